@@ -1,0 +1,123 @@
+"""The whole optimizer as one alias, like ``optax.adamw``."""
+
+from collections.abc import Callable
+from typing import Any, Optional, Union
+
+import optax
+
+from qsgd_optax.superpose import _build, _check_choice
+
+PLACEMENTS = ("gradient", "update")
+
+
+def _sum_of(
+    a: optax.GradientTransformation, b: optax.GradientTransformation
+) -> optax.GradientTransformationExtraArgs:
+  """Applies ``a`` and ``b`` to the same input and adds their outputs."""
+  a = optax.with_extra_args_support(a)
+  b = optax.with_extra_args_support(b)
+
+  def init_fn(params):
+    return (a.init(params), b.init(params))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    ua, sa = a.update(updates, state[0], params, **extra_args)
+    ub, sb = b.update(updates, state[1], params, **extra_args)
+    return optax.tree.add(ua, ub), (sa, sb)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def qsgd(
+    learning_rate: optax.ScalarOrSchedule,
+    quantum_weight: optax.ScalarOrSchedule = 0.5,
+    n_qubits: int = 4,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 1e-4,
+    mask: Optional[Union[Any, Callable[[optax.Params], Any]]] = None,
+    placement: str = "gradient",
+    **circuit_options,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Superpositional Gradient Descent: AdamW with a quantum perturbation.
+
+  ``placement="gradient"`` (default) perturbs the raw gradient before Adam's
+  moments: ``optax.chain(superpose(...), optax.adamw(...))``. Adam then
+  normalises the perturbed gradient, so the step size stays bounded by the
+  learning rate whatever ``quantum_weight`` and the gradient's scale.
+
+  ``placement="update"`` is the paper's literal rule
+
+  .. math::
+    \theta_{t+1} = \theta_t - \alpha \left(\frac{\hat m_t}{\sqrt{\hat v_t}
+      + \epsilon} + \lambda\, Q(\theta_t, g_t)\right)
+      - \alpha\, w\, \theta_t,
+    \qquad Q(\theta, g)_i = m_i(\theta)\, g_i,
+
+  with decoupled weight decay ``w``. Its perturbation is *not* normalised:
+  where ``|lambda * g| > 1`` it outweighs the Adam step (of size about 1),
+  and the update nearly vanishes wherever ``sin(pi * theta)`` does, so every
+  integer ``theta`` on the way becomes a near-stationary point. Prefer the
+  default unless reproducing the paper verbatim.
+
+  Args:
+    learning_rate: a float or a schedule.
+    quantum_weight: ``lambda``, a float or a schedule.
+    n_qubits: qubits per circuit.
+    b1, b2, eps: Adam's parameters.
+    weight_decay: decoupled weight decay.
+    mask: which parameters get weight decay, as in ``optax.adamw``.
+    placement: ``"gradient"`` or ``"update"`` (see above).
+    **circuit_options: ``entanglement``, ``layers``, ``coverage``,
+      ``backend``, ``shots``, ``key``, ``circuit``, as in :func:`superpose`.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp
+    >>> import optax
+    >>> import qsgd_optax
+    >>> opt = qsgd_optax.qsgd(learning_rate=0.1)
+    >>> params = jnp.array([-1.0, 2.0, 0.3])
+    >>> state = opt.init(params)
+    >>> loss = lambda p: jnp.sum((p - 1.0) ** 2)
+    >>> for _ in range(200):
+    ...   updates, state = opt.update(jax.grad(loss)(params), state, params)
+    ...   params = optax.apply_updates(params, updates)
+    >>> bool(loss(params) < 1e-2)
+    True
+
+  References:
+    Pamuk et al., `Superpositional Gradient Descent
+    <https://arxiv.org/abs/2511.01918>`_, 2025.
+  """
+  _check_choice(placement, "placement", PLACEMENTS)
+  unknown = set(circuit_options) - {
+      "entanglement", "layers", "coverage", "backend", "shots", "key",
+      "circuit",
+  }
+  if unknown:
+    raise TypeError(f"qsgd got unexpected keyword arguments {sorted(unknown)}.")
+  options = dict(
+      entanglement=None, layers=1, coverage="all", backend="auto",
+      shots=None, key=0, circuit=None,
+  )
+  options.update(circuit_options)
+  perturb = lambda term_only: _build(
+      quantum_weight, n_qubits, term_only=term_only, **options
+  )
+  if placement == "gradient":
+    return optax.chain(
+        perturb(False),
+        optax.adamw(learning_rate, b1, b2, eps, weight_decay, mask=mask),
+    )
+  return optax.chain(
+      _sum_of(optax.scale_by_adam(b1, b2, eps), perturb(True)),
+      optax.add_decayed_weights(weight_decay, mask),
+      optax.scale_by_learning_rate(learning_rate),
+  )
+
+
+__all__ = ["qsgd", "PLACEMENTS"]

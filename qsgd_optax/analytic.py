@@ -1,0 +1,128 @@
+"""Analytic backend: the circuit's expectation values in closed form.
+
+With one rotation layer the state before the CNOTs is a product state with
+``<Z_j> = -sin(pi * t_j)``, and the CNOT network maps each measured ``Z_i`` to
+a Z-string over a parity set ``S_i`` (see
+:meth:`qsgd_optax.PerturbationCircuit.parity_sets`), so
+
+    <Z_i> = prod_{j in S_i} (-sin(pi * t_j)).
+
+Without CNOTs every qubit evolves alone for any number of layers: its Bloch
+vector starts on +X (after H) and is turned by ``RY(phi)`` then ``RZ(phi)``
+each layer, which is a handful of elementwise multiply-adds.
+
+Angles arrive in *turns* ``t`` (``phi = pi * t``), reduced to ``[-1, 1]`` by
+:func:`reduce_turns`, which is exact in floating point: ``sin(pi * x)`` is
+evaluated without ever forming ``pi * x``, so ``|x| = 1e30`` gives 0, as the
+exact value ``sin(pi * integer)`` is, rather than the rounding noise of
+``sin(3.14e30)``.
+
+References:
+  Pamuk et al., `Superpositional Gradient Descent
+  <https://arxiv.org/abs/2511.01918>`_, 2025.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from qsgd_optax.circuit import PerturbationCircuit
+
+# Odd minimax-style polynomial: sin(pi t) ~= t * P(t^2) on |t| <= 1/2, relative
+# error 5.3e-9 in exact arithmetic, 1.9e-7 (1.6 ulp) evaluated in float32.
+# Fitted once by iteratively reweighted least squares on Chebyshev nodes.
+_SINPI_COEFFS = (
+    3.1415926369756333,
+    -5.167709688855712,
+    2.5500697825670766,
+    -0.5982424179992712,
+    0.07756089429857976,
+)
+
+
+def reduce_turns(x: jax.Array) -> jax.Array:
+  """Reduces ``x`` to ``t`` in ``[-1, 1]`` with ``sin(pi t) == sin(pi x)``.
+
+  Exact for every finite float (``x - 2 * round(x / 2)`` incurs no rounding),
+  and maps NaN and infinities to 0, so a non-finite parameter contributes a
+  zero modulation instead of spreading NaN to its circuit neighbours.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.analytic import reduce_turns
+    >>> reduce_turns(jnp.array([2.5, -3.25, 1e30, jnp.nan]))
+    Array([0.5 , 0.75, 0.  , 0.  ], dtype=float32)
+  """
+  t = x - 2 * jnp.round(x / 2)
+  return jnp.where(jnp.isfinite(x), t, jnp.zeros_like(t))
+
+
+def sinpi(t: jax.Array) -> jax.Array:
+  """``sin(pi * t)`` for ``t`` in ``[-1, 1]`` (see :func:`reduce_turns`).
+
+  float32 uses a degree-9 polynomial after folding ``t`` into ``[-1/2, 1/2]``
+  (about 1.6 ulp; a vectorisable handful of multiply-adds, where XLA's CPU
+  ``sin`` is a much slower generic routine); float64 uses ``jnp.sin``.
+  """
+  if t.dtype == jnp.float64:
+    return jnp.sin(jnp.pi * t)
+  # sin(pi t) = sin(pi (sign(t) - t)) folds |t| > 1/2 into [-1/2, 1/2].
+  t = jnp.where(jnp.abs(t) > 0.5, jnp.sign(t) - t, t)
+  u = t * t
+  p = jnp.asarray(_SINPI_COEFFS[-1], t.dtype)
+  for c in _SINPI_COEFFS[-2::-1]:
+    p = p * u + jnp.asarray(c, t.dtype)
+  return t * p
+
+
+def _product_expectations(circuit: PerturbationCircuit, t: jax.Array):
+  """<Z> of a circuit without CNOTs, elementwise over any shape."""
+  if circuit.layers == 1:
+    return -sinpi(t)
+  phi = jnp.pi * t
+  s, c = jnp.sin(phi), jnp.cos(phi)
+  x, y, z = jnp.ones_like(t), jnp.zeros_like(t), jnp.zeros_like(t)
+  for _ in range(circuit.layers):
+    x, z = x * c + z * s, z * c - x * s  # RY(phi) about the Y axis.
+    x, y = x * c - y * s, x * s + y * c  # RZ(phi) about the Z axis.
+  return z
+
+
+def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+  """``<Z_i>`` of ``circuit`` at angles ``pi * t``, in closed form.
+
+  Args:
+    circuit: a circuit with ``circuit.has_closed_form``.
+    t: angles in turns, already reduced by :func:`reduce_turns`. For a circuit
+      without CNOTs any shape (the map is elementwise); otherwise shape
+      ``(..., n_qubits)``, one circuit per row.
+
+  Returns:
+    An array like ``t`` holding the expectation values.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.analytic import expectations
+    >>> expectations(PerturbationCircuit.build(2, "chain"),
+    ...              jnp.array([0.5, 0.5]))
+    Array([-1.,  1.], dtype=float32)
+  """
+  if not circuit.has_closed_form:
+    raise ValueError(
+        "The analytic backend needs one rotation layer or no entanglement; "
+        f"got layers={circuit.layers} with CNOTs {circuit.cnots}."
+    )
+  if circuit.is_product:
+    return _product_expectations(circuit, t)
+  z = -sinpi(t)  # <Z_j> of the product state before the CNOTs.
+  cols = [z[..., j] for j in range(circuit.n_qubits)]
+  out = []
+  for parity in circuit.parity_sets():
+    prod = cols[parity[0]]
+    for j in parity[1:]:
+      prod = prod * cols[j]
+    out.append(prod)
+  return jnp.stack(out, axis=-1)
+
+
+__all__ = ["expectations", "reduce_turns", "sinpi"]

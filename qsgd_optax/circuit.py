@@ -1,0 +1,151 @@
+"""The perturbation circuit, as data.
+
+The circuit of Superpositional Gradient Descent acts on ``n_qubits`` qubits
+starting from ``|0...0>``: a Hadamard on every qubit, then ``layers`` times a
+rotation layer ``RY(phi_i) RZ(phi_i)`` on every qubit ``i`` followed by an
+entangling pattern of CNOTs. It is measured as ``<Z_i>`` on every qubit.
+Angles are ``phi_i = pi * theta_i`` for the parameter values ``theta``.
+
+Every backend reads the same :class:`PerturbationCircuit`: the statevector and
+PennyLane backends walk its :meth:`~PerturbationCircuit.gates`, the analytic
+backend uses the closed form derived from its :meth:`parity_sets`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Optional, Union
+
+import jax
+import numpy as np
+
+Entanglement = Union[None, str, Sequence[Sequence[int]]]
+
+ENTANGLEMENTS = (None, "chain", "ring")
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+  """One gate: ``name`` in {"H", "RY", "RZ", "CNOT"}, its ``wires``, and for
+  rotations the index of the angle it takes (``param``)."""
+
+  name: str
+  wires: tuple[int, ...]
+  param: Optional[int] = None
+
+
+def entangling_pairs(
+    entanglement: Entanglement, n_qubits: int
+) -> tuple[tuple[int, int], ...]:
+  """CNOT ``(control, target)`` pairs of an entangling pattern.
+
+  Args:
+    entanglement: ``None`` (no CNOT), ``"chain"`` (CNOT i->i+1), ``"ring"``
+      (chain, then n-1->0), or an explicit sequence of ``(control, target)``.
+    n_qubits: number of qubits.
+
+  Returns:
+    A tuple of ``(control, target)`` pairs, in circuit order.
+  """
+  if entanglement is None:
+    return ()
+  if isinstance(entanglement, str):
+    if entanglement == "chain":
+      return tuple((i, i + 1) for i in range(n_qubits - 1))
+    if entanglement == "ring":
+      chain = tuple((i, i + 1) for i in range(n_qubits - 1))
+      return chain + (((n_qubits - 1, 0),) if n_qubits > 1 else ())
+    raise ValueError(
+        f"entanglement must be None, 'chain', 'ring' or a sequence of "
+        f"(control, target) pairs, got {entanglement!r}."
+    )
+  try:
+    pairs = tuple((int(c), int(t)) for c, t in entanglement)
+  except (TypeError, ValueError) as e:
+    raise TypeError(
+        "entanglement must be None, 'chain', 'ring' or a sequence of "
+        f"(control, target) integer pairs, got {entanglement!r}."
+    ) from e
+  for c, t in pairs:
+    if not (0 <= c < n_qubits and 0 <= t < n_qubits) or c == t:
+      raise ValueError(
+          f"entanglement pair ({c}, {t}) must name two different qubits in "
+          f"[0, {n_qubits - 1}]."
+      )
+  return pairs
+
+
+@dataclasses.dataclass(frozen=True)
+class PerturbationCircuit:
+  """The perturbation circuit: ``n_qubits``, its CNOT pairs and ``layers``.
+
+  Registered as a static pytree node (no leaves), so it can ride in an
+  optimizer state through ``jax.jit`` as part of the tree structure.
+
+  Examples:
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> c = PerturbationCircuit.build(3, "chain")
+    >>> c.parity_sets()
+    ((0,), (0, 1), (0, 1, 2))
+
+  References:
+    Pamuk et al., `Superpositional Gradient Descent
+    <https://arxiv.org/abs/2511.01918>`_, 2025.
+  """
+
+  n_qubits: int
+  cnots: tuple[tuple[int, int], ...] = ()
+  layers: int = 1
+
+  @classmethod
+  def build(
+      cls, n_qubits: int, entanglement: Entanglement = None, layers: int = 1
+  ) -> PerturbationCircuit:
+    return cls(n_qubits, entangling_pairs(entanglement, n_qubits), layers)
+
+  def gates(self) -> tuple[Gate, ...]:
+    """The gate list, in the order the gates act."""
+    n = self.n_qubits
+    gates = [Gate("H", (i,)) for i in range(n)]
+    for _ in range(self.layers):
+      for i in range(n):
+        gates.append(Gate("RY", (i,), i))
+        gates.append(Gate("RZ", (i,), i))
+      gates.extend(Gate("CNOT", pair) for pair in self.cnots)
+    return tuple(gates)
+
+  @property
+  def is_product(self) -> bool:
+    """No CNOT: every qubit evolves alone, whatever the number of layers."""
+    return not self.cnots
+
+  @property
+  def has_closed_form(self) -> bool:
+    """Whether the analytic backend can evaluate this circuit exactly."""
+    return self.is_product or self.layers == 1
+
+  def parity_sets(self) -> tuple[tuple[int, ...], ...]:
+    """For each measured qubit ``i``, the qubits ``S_i`` whose Z it picks up.
+
+    A CNOT(c, t) conjugates Pauli-Z strings to Pauli-Z strings:
+    ``CNOT Z_t CNOT = Z_c Z_t`` and ``CNOT Z_c CNOT = Z_c``. Walking the CNOTs
+    backwards (Heisenberg picture) maps the measured ``Z_i`` to a product
+    ``prod_{j in S_i} Z_j`` over a parity set ``S_i`` (a row of a GF(2)
+    matrix). Before the CNOTs, one rotation layer leaves a product state with
+    ``<Z_j> = -sin(phi_j)`` (``H`` takes ``|0>`` to the +X axis, ``RY(phi)``
+    turns it to ``(cos phi, 0, -sin phi)``, ``RZ`` leaves Z alone), so
+
+        <Z_i> = prod_{j in S_i} (-sin(phi_j)).
+
+    Without CNOTs ``S_i = {i}`` and the modulation ``-<Z_i>`` is exactly the
+    paper's ``sin(pi * theta_i)``.
+    """
+    n = self.n_qubits
+    rows = np.eye(n, dtype=bool)  # rows[i]: the Z-string Z_i has become.
+    for c, t in reversed(self.cnots):
+      rows[:, c] ^= rows[:, t]
+    return tuple(tuple(int(j) for j in np.flatnonzero(r)) for r in rows)
+
+
+jax.tree_util.register_static(PerturbationCircuit)

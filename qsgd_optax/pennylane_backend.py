@@ -1,0 +1,86 @@
+"""PennyLane backend: the circuit as a QNode on ``default.qubit``.
+
+PennyLane is imported here only, when this backend (or :func:`qsgd_optax.draw`)
+is used. The QNode uses ``interface="jax"``, so it runs inside ``jax.jit`` and
+is batched over circuits with ``jax.vmap``.
+
+A user circuit is any callable taking angles of shape ``(n_qubits,)`` (in
+radians) and returning ``n_qubits`` expectation values (an array, or a
+list/tuple of scalars as a QNode returns): typically a QNode built from
+PennyLane templates.
+
+References:
+  Bergholm et al., `PennyLane: Automatic differentiation of hybrid
+  quantum-classical computations <https://arxiv.org/abs/1811.04968>`_, 2018.
+"""
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from qsgd_optax.circuit import PerturbationCircuit
+
+
+def apply_gates(circuit: PerturbationCircuit, angles) -> None:
+  """Queues the circuit's gates as PennyLane operations (inside a QNode)."""
+  import pennylane as qml  # pylint: disable=import-outside-toplevel
+
+  ops = {"H": qml.Hadamard, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
+  for gate in circuit.gates():
+    if gate.param is None:
+      ops[gate.name](wires=gate.wires)
+    else:
+      ops[gate.name](angles[gate.param], wires=gate.wires)
+
+
+@functools.lru_cache(maxsize=64)
+def qnode(circuit: PerturbationCircuit):
+  """A ``default.qubit`` QNode: angles ``(n_qubits,)`` -> tuple of ``<Z_i>``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.pennylane_backend import qnode
+    >>> q = qnode(PerturbationCircuit.build(2))
+    >>> [round(float(z), 4) for z in q(jnp.array([jnp.pi / 2, 0.0]))]
+    [-1.0, 0.0]
+  """
+  import pennylane as qml  # pylint: disable=import-outside-toplevel
+
+  n = circuit.n_qubits
+
+  @qml.qnode(qml.device("default.qubit", wires=n), interface="jax")
+  def run(angles):
+    apply_gates(circuit, angles)
+    return tuple(qml.expval(qml.PauliZ(i)) for i in range(n))
+
+  return run
+
+
+def as_array_fn(fn: Callable) -> Callable[[jax.Array], jax.Array]:
+  """Wraps a circuit returning a list/tuple of expectations to stack them."""
+
+  def run(angles):
+    out = fn(angles)
+    if isinstance(out, (list, tuple)):
+      out = jnp.stack([jnp.asarray(o) for o in out])
+    return jnp.asarray(out)
+
+  return run
+
+
+def batched(fn: Callable, n_qubits: int, t: jax.Array) -> jax.Array:
+  """Runs ``fn`` (angles -> expectations) on each row of ``t`` (turns)."""
+  flat = t.reshape(-1, n_qubits)
+  z = jax.vmap(as_array_fn(fn))(jnp.pi * flat)
+  return jnp.real(z).reshape(t.shape).astype(t.dtype)
+
+
+def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+  """``<Z_i>`` of ``circuit`` at angles ``pi * t`` (shape ``(..., n)``)."""
+  return batched(qnode(circuit), circuit.n_qubits, t)
+
+
+__all__ = ["apply_gates", "as_array_fn", "batched", "expectations", "qnode"]
