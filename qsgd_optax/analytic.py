@@ -109,7 +109,8 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   """
   if not circuit.has_closed_form:
     raise ValueError(
-        "The analytic backend needs one rotation layer or no entanglement; "
+        "The analytic backend has a closed form only for one rotation layer "
+        "or no entanglement; "
         f"got layers={circuit.layers} with CNOTs {circuit.cnots}."
     )
   if circuit.is_product:

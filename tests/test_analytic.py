@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import reference
+from qsgd_optax import PerturbationCircuit
+from qsgd_optax.analytic import expectations, reduce_turns, sinpi
+
+CLOSED = [c for c in reference.CONFIGS
+          if PerturbationCircuit.build(*c).has_closed_form]
+
+
+def test_sinpi_float32_accuracy():
+  x = np.linspace(-1, 1, 200_001, dtype=np.float32)
+  got = np.asarray(jax.jit(sinpi)(jnp.asarray(x)), np.float64)
+  want = np.sin(np.pi * x.astype(np.float64))
+  assert np.max(np.abs(got - want)) < 2.5e-7
+  # Exact zeros at the integers, relative accuracy near them.
+  whole = x == np.round(x)
+  np.testing.assert_array_equal(got[whole], 0)
+  near = ~whole
+  assert np.max(np.abs(got - want)[near] / np.abs(want)[near]) < 1e-6
+
+
+def test_sinpi_float64(x64):
+  x = np.linspace(-1, 1, 10_001)
+  got = np.asarray(sinpi(jnp.asarray(x)))
+  np.testing.assert_allclose(got, np.sin(np.pi * x), atol=1e-15)
+
+
+def test_reduce_turns_is_exact():
+  rng = np.random.default_rng(0)
+  x = np.concatenate([
+      rng.uniform(-1e3, 1e3, 10_000), rng.normal(size=1000) * 1e7,
+      [0.0, -0.0, 1.0, -1.0, 2.5, 1e30, -1e30, 3.4e38, 1e-45, -1e-40],
+  ]).astype(np.float32)
+  t = np.asarray(reduce_turns(jnp.asarray(x)), np.float64)
+  assert np.all(np.abs(t) <= 1)
+  # x - t is an even integer, computed exactly in float64. Subnormals may be
+  # flushed to zero by XLA on CPU: then t is 0 (as sin(pi x) is, in float32).
+  normal = np.abs(x) >= np.finfo(np.float32).tiny
+  k = (x.astype(np.float64) - t)[normal | (x == 0)] / 2
+  np.testing.assert_array_equal(k, np.round(k))
+  assert np.all((t[~normal] == x[~normal]) | (t[~normal] == 0))
+
+
+def test_reduce_turns_non_finite_is_zero():
+  x = jnp.array([jnp.nan, jnp.inf, -jnp.inf, 0.25])
+  np.testing.assert_array_equal(reduce_turns(x), [0, 0, 0, 0.25])
+
+
+@pytest.mark.parametrize("config", CLOSED, ids=reference.config_id)
+@pytest.mark.parametrize("seed", range(3))
+def test_matches_dense_reference(config, seed):
+  circuit = PerturbationCircuit.build(*config)
+  n = circuit.n_qubits
+  theta = np.random.default_rng(seed).uniform(-1, 1, (6, n)).astype(np.float32)
+  got = jax.jit(lambda t: expectations(circuit, t))(jnp.asarray(theta))
+  want = [reference.expectations(n, circuit.cnots, circuit.layers, row)
+          for row in theta]
+  np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_matches_dense_reference_float64(x64):
+  circuit = PerturbationCircuit.build(4, "ring")
+  theta = np.random.default_rng(1).uniform(-1, 1, (5, 4))
+  got = expectations(circuit, jnp.asarray(theta))
+  assert got.dtype == jnp.float64
+  want = [reference.expectations(4, circuit.cnots, 1, row) for row in theta]
+  np.testing.assert_allclose(got, want, atol=1e-13)
+
+
+def test_rejects_circuit_without_closed_form():
+  with pytest.raises(ValueError, match="closed form"):
+    expectations(PerturbationCircuit.build(3, "chain", 2), jnp.zeros((1, 3)))
