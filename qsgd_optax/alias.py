@@ -3,8 +3,10 @@
 from collections.abc import Callable
 from typing import Any, Optional, Union
 
+import jax
 import optax
 
+from qsgd_optax.circuit import Entanglement
 from qsgd_optax.superpose import _build, _check_choice
 
 PLACEMENTS = ("gradient", "update")
@@ -38,7 +40,14 @@ def qsgd(
     weight_decay: float = 1e-4,
     mask: Optional[Union[Any, Callable[[optax.Params], Any]]] = None,
     placement: str = "gradient",
-    **circuit_options,
+    *,
+    entanglement: Entanglement = None,
+    layers: int = 1,
+    coverage: str = "all",
+    backend: str = "auto",
+    shots: Optional[int] = None,
+    key: Union[int, jax.Array] = 0,
+    circuit: Optional[Callable[[jax.Array], Any]] = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Superpositional Gradient Descent: AdamW with a quantum perturbation.
 
@@ -56,10 +65,13 @@ def qsgd(
     \qquad Q(\theta, g)_i = m_i(\theta)\, g_i,
 
   with decoupled weight decay ``w``. Its perturbation is *not* normalised:
-  where ``|lambda * g| > 1`` it outweighs the Adam step (of size about 1),
-  and the update nearly vanishes wherever ``sin(pi * theta)`` does, so every
-  integer ``theta`` on the way becomes a near-stationary point. Prefer the
-  default unless reproducing the paper verbatim.
+  where ``|lambda * g| > 1`` it can cancel the Adam step (whose size is about
+  1), and in every period of ``sin(pi * theta)`` there is then a point where
+  ``lambda * m(theta) * g = -m_hat / sqrt(v_hat)``: a false stationary point.
+  On ``sum((x - [1, -1, 1])**2)`` from ``[-1, 10, 1]`` (lr 1e-2, lambda 0.5)
+  it stays at ``x ~ [-0.81, 9.97, 1]`` after 30k steps, and it diverges on
+  Rosenbrock, where the default placement converges (``tests/test_alias.py``).
+  Prefer the default unless reproducing the paper verbatim.
 
   Args:
     learning_rate: a float or a schedule.
@@ -69,15 +81,16 @@ def qsgd(
     weight_decay: decoupled weight decay.
     mask: which parameters get weight decay, as in ``optax.adamw``.
     placement: ``"gradient"`` or ``"update"`` (see above).
-    **circuit_options: ``entanglement``, ``layers``, ``coverage``,
-      ``backend``, ``shots``, ``key``, ``circuit``, as in :func:`superpose`.
+    entanglement, layers, coverage, backend, shots, key, circuit: the
+      perturbation circuit, as in :func:`superpose`.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
 
   Examples:
     >>> import jax, jax.numpy as jnp
-    >>> import optax
+    >>> import jax
+import optax
     >>> import qsgd_optax
     >>> opt = qsgd_optax.qsgd(learning_rate=0.1)
     >>> params = jnp.array([-1.0, 2.0, 0.3])
@@ -94,24 +107,17 @@ def qsgd(
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
   _check_choice(placement, "placement", PLACEMENTS)
-  unknown = set(circuit_options) - {
-      "entanglement", "layers", "coverage", "backend", "shots", "key",
-      "circuit",
-  }
-  if unknown:
-    raise TypeError(f"qsgd got unexpected keyword arguments {sorted(unknown)}.")
-  options = dict(
-      entanglement=None, layers=1, coverage="all", backend="auto",
-      shots=None, key=0, circuit=None,
-  )
-  options.update(circuit_options)
   perturb = lambda term_only: _build(
-      quantum_weight, n_qubits, term_only=term_only, **options
+      quantum_weight, n_qubits, entanglement, layers, coverage, backend,
+      shots, key, circuit, term_only=term_only,
   )
   if placement == "gradient":
     return optax.chain(
         perturb(False),
-        optax.adamw(learning_rate, b1, b2, eps, weight_decay, mask=mask),
+        optax.adamw(
+            learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay,
+            mask=mask,
+        ),
     )
   return optax.chain(
       _sum_of(optax.scale_by_adam(b1, b2, eps), perturb(True)),

@@ -1,0 +1,126 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from qsgd_optax import qsgd, superpose
+
+TARGET = jnp.array([1.0, -1.0, 1.0])
+
+
+def parabola(x):
+  return jnp.sum((x - TARGET) ** 2)
+
+
+def rosenbrock(p):
+  return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+
+
+def train(tx, x0, loss, steps):
+  def body(carry, _):
+    x, state = carry
+    updates, state = tx.update(jax.grad(loss)(x), state, x)
+    return (optax.apply_updates(x, updates), state), None
+
+  (x, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps))(
+      (x0, tx.init(x0)))
+  return x, float(loss(x))
+
+
+# Adam at a constant learning rate jitters in Rosenbrock's valley: decay it.
+LR = optax.cosine_decay_schedule(2e-2, 20_000)
+OPTIMIZERS = {
+    "qsgd": lambda: qsgd(LR, 0.5),
+    "chain": lambda: optax.chain(superpose(0.5), optax.adamw(LR)),
+    "chain-ring": lambda: optax.chain(superpose(0.5, 2, entanglement="ring"),
+                                      optax.adamw(LR)),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_converges_on_parabola(name):
+  x, loss = train(OPTIMIZERS[name](), jnp.array([-1.0, 10.0, 1.0]), parabola, 4000)
+  assert loss < 1e-6, x
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_converges_on_rosenbrock(name):
+  x, loss = train(OPTIMIZERS[name](), jnp.array([-1.5, 2.0]), rosenbrock, 20_000)
+  assert loss < 1e-6, x
+
+
+def test_literal_rule_stalls_where_gradient_placement_converges():
+  """The issue's claim, confirmed: with |lambda g| > 1 the unnormalised term
+  cancels the Adam step at a false stationary point of every sine period."""
+  x0 = jnp.array([-1.0, 10.0, 1.0])
+  x, loss = train(qsgd(1e-2, 0.5, placement="update"), x0, parabola, 30_000)
+  assert loss > 100 and abs(float(x[1]) - 10) < 0.1, x
+  _, loss = train(qsgd(1e-2, 0.5), x0, parabola, 30_000)
+  assert loss < 1e-6
+  # Rosenbrock's larger gradients make the literal rule diverge.
+  _, loss = train(qsgd(1e-2, 0.5, placement="update"), jnp.array([-1.5, 2.0]),
+                  rosenbrock, 5_000)
+  assert not loss < 1.0
+
+
+def test_literal_rule_converges_with_small_gradients():
+  x0 = TARGET + jnp.array([0.3, -0.2, 0.1])  # |lambda g| <= 0.3 throughout.
+  _, loss = train(qsgd(1e-2, 0.5, placement="update"), x0, parabola, 3_000)
+  assert loss < 1e-6
+
+
+def test_literal_rule_first_step():
+  lr, lam, wd = 0.1, 0.5, 0.01
+  theta = jnp.array([0.3, -1.2, 2.0, 0.75])
+  g = jnp.array([0.5, -2.0, 1.0, 3.0])
+  tx = qsgd(lr, lam, weight_decay=wd, placement="update", eps=0.0)
+  updates, _ = tx.update(g, tx.init(theta), theta)
+  adam_dir = np.sign(g)  # m_hat / sqrt(v_hat) at step 1.
+  want = -lr * (adam_dir + lam * np.sin(np.pi * np.float64(theta)) * g) - lr * wd * theta
+  np.testing.assert_allclose(updates, want, rtol=1e-5)
+
+
+def test_gradient_placement_is_the_chain():
+  theta = jax.random.normal(jax.random.PRNGKey(0), (3, 5))
+  g = jax.random.normal(jax.random.PRNGKey(1), (3, 5))
+  a, b = qsgd(1e-3, 0.5, 4, entanglement="chain"), optax.chain(
+      superpose(0.5, 4, entanglement="chain"), optax.adamw(1e-3))
+  ua, _ = a.update(g, a.init(theta), theta)
+  ub, _ = b.update(g, b.init(theta), theta)
+  np.testing.assert_array_equal(ua, ub)
+
+
+@pytest.mark.parametrize("placement", ["gradient", "update"])
+def test_inject_hyperparams(placement):
+  theta = jnp.array([0.3, -1.2, 2.0])
+  tx = optax.inject_hyperparams(qsgd)(learning_rate=0.1, placement=placement)
+  state = tx.init(theta)
+  update = jax.jit(tx.update)
+  u1, state = update(jnp.ones(3), state, theta)
+  state.hyperparams["learning_rate"] = jnp.asarray(0.2)
+  state2 = jax.tree.map(lambda x: x, state)
+  ref = optax.inject_hyperparams(qsgd)(learning_rate=0.2, placement=placement)
+  ref_state = ref.init(theta)
+  _, ref_state = ref.update(jnp.ones(3), ref_state, theta)
+  u2, _ = update(jnp.ones(3), state2, theta)
+  u2_ref, _ = ref.update(jnp.ones(3), ref_state, theta)
+  np.testing.assert_allclose(u2, u2_ref, rtol=1e-6)
+  assert np.all(np.abs(u1) > 0)
+
+
+def test_schedules():
+  theta = jnp.array([0.3, -1.2, 2.0])
+  tx = qsgd(optax.cosine_decay_schedule(0.1, 100),
+            optax.linear_schedule(0.0, 1.0, 100), n_qubits=3)
+  x, _ = train(tx, theta, parabola, 50)
+  assert np.all(np.isfinite(x))
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="placement"):
+    qsgd(1e-3, placement="moments")
+  with pytest.raises(TypeError, match="unexpected keyword"):  # A typo.
+    qsgd(1e-3, entanglment="ring")
+  with pytest.raises(ValueError, match="quantum_weight"):
+    qsgd(1e-3, float("nan"))
