@@ -89,8 +89,7 @@ def qsgd(
 
   Examples:
     >>> import jax, jax.numpy as jnp
-    >>> import jax
-import optax
+    >>> import optax
     >>> import qsgd_optax
     >>> opt = qsgd_optax.qsgd(learning_rate=0.1)
     >>> params = jnp.array([-1.0, 2.0, 0.3])
