@@ -1,0 +1,149 @@
+"""Throughput and agreement of the circuit backends.
+
+For each backend (analytic, statevector, pennylane), each ``n_qubits`` and
+each entanglement pattern, times the jitted ``superpose`` update on a float32
+vector of parameters (median of several runs after a warm-up) and reports
+parameters per second, with the largest disagreement between backends.
+
+Run:
+  python benchmarks/backends.py                      # full sweep
+  python benchmarks/backends.py --headline-only      # 1e6 params, n_qubits=4
+Writes benchmarks/results/backends.{json,md,png}.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import qsgd_optax
+from qsgd_optax import PerturbationCircuit
+
+BACKENDS = ("analytic", "statevector", "pennylane")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def time_update(tx, grads, params, repeats):
+  state = tx.init(params)
+  update = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
+  jax.block_until_ready(update(grads, state, params))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(update(grads, state, params))
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), update(grads, state, params)
+
+
+def measure(n_params, n_qubits, entanglement, repeats, backends=BACKENDS):
+  key_p, key_g = jax.random.split(jax.random.PRNGKey(n_qubits))
+  params = jax.random.uniform(key_p, (n_params,), minval=-2, maxval=2)
+  grads = jax.random.normal(key_g, (n_params,))
+  circuit = PerturbationCircuit.build(n_qubits, entanglement)
+  rows, outs = [], {}
+  for backend in backends:
+    if backend == "analytic" and not circuit.has_closed_form:
+      continue
+    tx = qsgd_optax.superpose(0.5, n_qubits, entanglement=entanglement,
+                              backend=backend)
+    seconds, out = time_update(tx, grads, params, repeats)
+    outs[backend] = np.asarray(out)
+    rows.append(dict(backend=backend, n_qubits=n_qubits,
+                     entanglement=str(entanglement), n_params=n_params,
+                     seconds=seconds, params_per_s=n_params / seconds))
+  ref = outs.get("pennylane", outs.get("statevector"))
+  for row in rows:
+    row["max_abs_diff_vs_reference"] = float(
+        np.max(np.abs(outs[row["backend"]] - ref)))
+  return rows
+
+
+def table(rows):
+  lines = ["| backend | n_qubits | entanglement | params | params/s | max abs diff vs reference* |",
+           "| --- | --- | --- | --- | --- | --- |"]
+  for r in rows:
+    lines.append(f"| {r['backend']} | {r['n_qubits']} | {r['entanglement']} | "
+                 f"{r['n_params']:.0e} | {r['params_per_s']:.3g} | "
+                 f"{r['max_abs_diff_vs_reference']:.1e} |")
+  return "\n".join(lines)
+
+
+def plot(rows, path):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+  for ax, ent in zip(axes, ("chain", "ring")):
+    for backend in BACKENDS:
+      pts = sorted((r["n_qubits"], r["params_per_s"]) for r in rows
+                   if r["backend"] == backend and r["entanglement"] == ent
+                   and r.get("sweep"))
+      if pts:
+        ax.plot(*zip(*pts), marker="o", label=backend)
+    ax.set_yscale("log")
+    ax.set_xlabel("n_qubits")
+    ax.set_title(f"entanglement={ent}")
+    ax.grid(True, which="both", alpha=0.3)
+  axes[0].set_ylabel("parameters / second (superpose update)")
+  axes[0].legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--headline-params", type=int, default=1_000_000)
+  parser.add_argument("--sweep-params", type=int, default=1 << 16)
+  parser.add_argument("--qubits", type=int, nargs="+",
+                      default=list(range(2, 13)))
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--headline-only", action="store_true")
+  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  args = parser.parse_args()
+  os.makedirs(args.out, exist_ok=True)
+
+  rows = []
+  for ent in (None, "chain", "ring"):
+    rows += measure(args.headline_params, 4, ent, args.repeats)
+    print(table(rows[-3:]).splitlines()[-1], flush=True)
+  if not args.headline_only:
+    for ent in ("chain", "ring"):
+      for n in args.qubits:
+        new = measure(args.sweep_params, n, ent, args.repeats,
+                      backends=("statevector", "pennylane"))
+        for r in new:
+          r["sweep"] = True
+        rows += new
+        print(table(new).splitlines()[-2:], flush=True)
+    # Analytic has no qubit limit: one point per pattern for the plot.
+    for ent in ("chain", "ring"):
+      for n in args.qubits:
+        new = measure(args.sweep_params, n, ent, args.repeats,
+                      backends=("analytic", "statevector"))
+        for r in new:
+          r["sweep"] = True
+        rows += [r for r in new if r["backend"] == "analytic"]
+
+  meta = dict(machine=platform.processor() or platform.machine(),
+              devices=[str(d) for d in jax.devices()], cpu_count=os.cpu_count(),
+              jax=jax.__version__, date=time.strftime("%Y-%m-%d"))
+  with open(os.path.join(args.out, "backends.json"), "w") as f:
+    json.dump(dict(meta=meta, rows=rows), f, indent=1)
+  md = (f"Machine: {meta}\n\n" + table(rows) + "\n\n*reference: the "
+        "pennylane backend, or statevector where pennylane did not run.")
+  with open(os.path.join(args.out, "backends.md"), "w") as f:
+    f.write(md + "\n")
+  if not args.headline_only:
+    plot(rows, os.path.join(args.out, "backends.png"))
+  print(md)
+
+
+if __name__ == "__main__":
+  main()
