@@ -41,20 +41,21 @@ def time_update(tx, grads, params, repeats):
   return statistics.median(times), update(grads, state, params)
 
 
-def measure(n_params, n_qubits, entanglement, repeats, backends=BACKENDS):
+def measure(n_params, n_qubits, entanglement, repeats, backends=BACKENDS,
+            layers=1):
   key_p, key_g = jax.random.split(jax.random.PRNGKey(n_qubits))
   params = jax.random.uniform(key_p, (n_params,), minval=-2, maxval=2)
   grads = jax.random.normal(key_g, (n_params,))
-  circuit = PerturbationCircuit.build(n_qubits, entanglement)
+  circuit = PerturbationCircuit.build(n_qubits, entanglement, layers)
   rows, outs = [], {}
   for backend in backends:
     if backend == "analytic" and not circuit.has_closed_form:
       continue
     tx = qsgd_optax.superpose(0.5, n_qubits, entanglement=entanglement,
-                              backend=backend)
+                              layers=layers, backend=backend)
     seconds, out = time_update(tx, grads, params, repeats)
     outs[backend] = np.asarray(out)
-    rows.append(dict(backend=backend, n_qubits=n_qubits,
+    rows.append(dict(backend=backend, n_qubits=n_qubits, layers=layers,
                      entanglement=str(entanglement), n_params=n_params,
                      seconds=seconds, params_per_s=n_params / seconds))
   ref = outs.get("pennylane", outs.get("statevector"))
@@ -65,10 +66,10 @@ def measure(n_params, n_qubits, entanglement, repeats, backends=BACKENDS):
 
 
 def table(rows):
-  lines = ["| backend | n_qubits | entanglement | params | params/s | max abs diff vs reference* |",
-           "| --- | --- | --- | --- | --- | --- |"]
+  lines = ["| backend | n_qubits | entanglement | layers | params | params/s | max abs diff vs reference* |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
-    lines.append(f"| {r['backend']} | {r['n_qubits']} | {r['entanglement']} | "
+    lines.append(f"| {r['backend']} | {r['n_qubits']} | {r['entanglement']} | {r['layers']} | "
                  f"{r['n_params']:.0e} | {r['params_per_s']:.3g} | "
                  f"{r['max_abs_diff_vs_reference']:.1e} |")
   return "\n".join(lines)
@@ -79,20 +80,23 @@ def plot(rows, path):
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-  for ax, ent in zip(axes, ("chain", "ring")):
+  panels = sorted({(r["entanglement"], r["layers"]) for r in rows
+                   if r.get("sweep")})
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4),
+                           sharey=True, squeeze=False)
+  for ax, (ent, layers) in zip(axes[0], panels):
     for backend in BACKENDS:
       pts = sorted((r["n_qubits"], r["params_per_s"]) for r in rows
                    if r["backend"] == backend and r["entanglement"] == ent
-                   and r.get("sweep"))
+                   and r["layers"] == layers and r.get("sweep"))
       if pts:
         ax.plot(*zip(*pts), marker="o", label=backend)
     ax.set_yscale("log")
     ax.set_xlabel("n_qubits")
-    ax.set_title(f"entanglement={ent}")
+    ax.set_title(f"entanglement={ent}, layers={layers}")
     ax.grid(True, which="both", alpha=0.3)
-  axes[0].set_ylabel("parameters / second (superpose update)")
-  axes[0].legend()
+  axes[0, 0].set_ylabel("parameters / second (superpose update)")
+  axes[0, 0].legend()
   fig.tight_layout()
   fig.savefig(path, dpi=120)
 
@@ -103,6 +107,7 @@ def main():
   parser.add_argument("--sweep-params", type=int, default=1 << 16)
   parser.add_argument("--qubits", type=int, nargs="+",
                       default=list(range(2, 13)))
+  parser.add_argument("--layers", type=int, nargs="+", default=[1, 2])
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--headline-only", action="store_true")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -114,22 +119,15 @@ def main():
     rows += measure(args.headline_params, 4, ent, args.repeats)
     print(table(rows[-3:]).splitlines()[-1], flush=True)
   if not args.headline_only:
-    for ent in ("chain", "ring"):
-      for n in args.qubits:
-        new = measure(args.sweep_params, n, ent, args.repeats,
-                      backends=("statevector", "pennylane"))
-        for r in new:
-          r["sweep"] = True
-        rows += new
-        print(table(new).splitlines()[-2:], flush=True)
-    # Analytic has no qubit limit: one point per pattern for the plot.
-    for ent in ("chain", "ring"):
-      for n in args.qubits:
-        new = measure(args.sweep_params, n, ent, args.repeats,
-                      backends=("analytic", "statevector"))
-        for r in new:
-          r["sweep"] = True
-        rows += [r for r in new if r["backend"] == "analytic"]
+    for layers in args.layers:
+      for ent in ("chain", "ring"):
+        for n in args.qubits:
+          new = measure(args.sweep_params, n, ent, args.repeats,
+                        layers=layers)
+          for r in new:
+            r["sweep"] = True
+          rows += new
+          print("\n".join(table(new).splitlines()[2:]), flush=True)
 
   meta = dict(machine=platform.processor() or platform.machine(),
               devices=[str(d) for d in jax.devices()], cpu_count=os.cpu_count(),

@@ -56,18 +56,16 @@ def _gate_matrix(gate: Gate, angles: jax.Array, cdtype):
   raise ValueError(f"Unknown gate {gate.name!r}; known: H, RY, RZ, CNOT.")
 
 
+def _is_zero(x) -> bool:
+  return isinstance(x, (int, float)) and x == 0
+
+
 def _mul(a, b):
-  if isinstance(a, (int, float)) and a == 0 or isinstance(b, (int, float)) and b == 0:
-    return 0
-  return a * b
+  return 0 if _is_zero(a) or _is_zero(b) else a * b
 
 
 def _add(a, b):
-  if isinstance(a, (int, float)) and a == 0:
-    return b
-  if isinstance(b, (int, float)) and b == 0:
-    return a
-  return a + b
+  return b if _is_zero(a) else a if _is_zero(b) else a + b
 
 
 def _matmul(a, b):
@@ -153,20 +151,52 @@ def simulate(
   batch = angles.shape[0]
   angles = angles.T
   dim = 1 << n_qubits
+  blocks = _compile(gates, n_qubits)
+  while blocks and blocks[0][0] == "perm":  # CNOTs on |0...0> do nothing.
+    blocks.pop(0)
+  # A final CNOT run permutes basis states just before measurement: fold it
+  # into the table of Z eigenvalues instead of moving amplitudes.
+  readout = np.arange(dim)
+  if blocks and blocks[-1][0] == "perm":
+    readout = np.argsort(blocks.pop()[1])
+  bits = (readout[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
+  if not blocks:
+    probs = jnp.zeros((dim, batch), angles.dtype).at[0].set(1)
+  elif len(blocks) == 1:
+    # One product state straight to measurement: its probabilities are the
+    # Kronecker product of each qubit's (|m00|^2, |m10|^2); no amplitudes.
+    probs = jnp.ones((1, batch), angles.dtype)
+    for m in reversed([_fused(qg, angles, cdtype) for qg in blocks[0][1]]):
+      top, bottom = (1.0, 0.0) if m is None else (_abs2(m[0]), _abs2(m[2]))
+      probs = jnp.concatenate([top * probs, bottom * probs], axis=0)
+  else:
+    psi = _dense_state(blocks, angles, n_qubits, batch, cdtype)
+    probs = jnp.real(psi) ** 2 + jnp.imag(psi) ** 2
+  return (jnp.asarray(1 - 2 * bits, probs.dtype) @ probs).T
+
+
+def _scale(c, psi):
+  return jnp.zeros_like(psi) if _is_zero(c) else c * psi
+
+
+def _abs2(x):
+  return jnp.real(x) ** 2 + jnp.imag(x) ** 2
+
+
+def _dense_state(blocks, angles, n_qubits, batch, cdtype):
+  """Amplitudes ``(2**n, batch)`` after the blocks, from ``|0...0>``."""
+  dim = 1 << n_qubits
   psi = None
-  for kind, block in _compile(gates, n_qubits):
+  for kind, block in blocks:
     if kind == "perm":
-      if psi is not None:  # CNOTs on |0...0> do nothing.
-        psi = psi[block]
+      psi = psi[block]
       continue
     mats = [_fused(qg, angles, cdtype) for qg in block]
     if psi is None:  # Product state: kron of each qubit's M |0> = (m00, m10).
       psi = jnp.ones((1, batch), cdtype)
-      for m in mats:
+      for m in reversed(mats):
         top, bottom = (1, 0) if m is None else (m[0], m[2])
-        v = jnp.stack([_as_batch(top, batch, cdtype),
-                       _as_batch(bottom, batch, cdtype)])
-        psi = (psi[:, None, :] * v[None, :, :]).reshape(-1, batch)
+        psi = jnp.concatenate([_scale(top, psi), _scale(bottom, psi)], 0)
       continue
     for q, m in enumerate(mats):
       if m is None:
@@ -176,11 +206,7 @@ def simulate(
       psi = jnp.stack([_add(_mul(m[0], a), _mul(m[1], b)),
                        _add(_mul(m[2], a), _mul(m[3], b))], axis=1)
       psi = psi.reshape(dim, batch)
-  if psi is None:
-    psi = jnp.zeros((dim, batch), cdtype).at[0].set(1)
-  probs = jnp.real(psi) ** 2 + jnp.imag(psi) ** 2
-  bits = (np.arange(dim)[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
-  return (jnp.asarray(1 - 2 * bits, probs.dtype) @ probs).T
+  return psi
 
 
 def _too_many_qubits(n_qubits: int) -> str:
@@ -202,10 +228,14 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   gates = circuit.gates()
   run = lambda x: simulate(gates, n, jnp.pi * x)
   chunk = max(1, _CHUNK_AMPLITUDES >> n)
-  if flat.shape[0] <= chunk:
+  batch = flat.shape[0]
+  if batch <= chunk:
     z = run(flat)
-  else:
-    z = jax.lax.map(lambda x: run(x[None])[0], flat, batch_size=chunk)
+  else:  # Whole chunks through lax.map, keeping the batch-minor layout.
+    n_chunks = -(-batch // chunk)
+    flat = jnp.pad(flat, ((0, n_chunks * chunk - batch), (0, 0)))
+    z = jax.lax.map(run, flat.reshape(n_chunks, chunk, n))
+    z = z.reshape(-1, n)[:batch]
   return z.reshape(t.shape).astype(t.dtype)
 
 
