@@ -40,7 +40,7 @@ def memory_per_circuit(n_qubits: int, itemsize: int = 8) -> int:
 def _gate_matrix(gate: Gate, angles: jax.Array, cdtype):
   """A single-qubit gate as its entries ``(m00, m01, m10, m11)``.
 
-  Each entry is a Python number or a batch vector ``(B,)``; structural zeros
+  Each entry is a Python number or a batch array; structural zeros
   stay Python ``0`` so that fused products skip them.
   """
   if gate.name == "H":
@@ -116,25 +116,21 @@ def _fused(qubit_gates, angles, cdtype):
   return m
 
 
-def _as_batch(x, batch, cdtype):
-  return jnp.full((batch,), x, cdtype) if isinstance(x, (int, float)) else x
-
-
 def simulate(
     gates: Sequence[Gate], n_qubits: int, angles: jax.Array
 ) -> jax.Array:
   """``<Z_i>`` of a gate list from ``|0...0>``, batched over circuits.
 
-  The state is held as ``(2**n, batch)``: the batch is the minor axis, so
+  The state is held as ``(2**n, *batch)``: the batch is the minor axis, so
   every gate is a few vectorised multiply-adds over contiguous memory.
 
   Args:
     gates: the circuit; rotations read ``angles[:, gate.param]`` (radians).
     n_qubits: number of qubits.
-    angles: shape ``(batch, n_params)``, float32 or float64.
+    angles: shape ``(*batch, n_params)``, float32 or float64.
 
   Returns:
-    Shape ``(batch, n_qubits)``: the expectation of Z on every qubit.
+    Shape ``(*batch, n_qubits)``: the expectation of Z on every qubit.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -145,34 +141,52 @@ def simulate(
     >>> z.round(5)
     Array([[-1.]], dtype=float32)
   """
+  probs, final = _probabilities(gates, n_qubits, angles)
+  # A final CNOT run permutes basis states just before measurement: fold it
+  # into the table of Z eigenvalues instead of moving probabilities.
+  readout = np.arange(1 << n_qubits) if final is None else np.argsort(final)
+  bits = (readout[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
+  signs = jnp.asarray(1 - 2 * bits, probs.dtype)
+  return jnp.moveaxis(jnp.tensordot(signs, probs, axes=1), 0, -1)
+
+
+def probabilities(
+    gates: Sequence[Gate], n_qubits: int, angles: jax.Array
+) -> jax.Array:
+  """Basis-state probabilities ``(*batch, 2**n_qubits)`` of a gate list.
+
+  Same arguments as :func:`simulate`; qubit 0 is the most significant bit.
+  """
+  probs, final = _probabilities(gates, n_qubits, angles)
+  return jnp.moveaxis(probs if final is None else probs[final], 0, -1)
+
+
+def _probabilities(gates, n_qubits, angles):
+  """Probabilities ``(2**n, *batch)`` before a final CNOT run, and that run's
+  gather indices (``None`` if the circuit does not end with CNOTs)."""
   if n_qubits > MAX_QUBITS:
     raise ValueError(_too_many_qubits(n_qubits))
   cdtype = jnp.complex128 if angles.dtype == jnp.float64 else jnp.complex64
-  batch = angles.shape[0]
-  angles = angles.T
+  batch = angles.shape[:-1]
+  angles = jnp.moveaxis(angles, -1, 0)
   dim = 1 << n_qubits
   blocks = _compile(gates, n_qubits)
   while blocks and blocks[0][0] == "perm":  # CNOTs on |0...0> do nothing.
     blocks.pop(0)
-  # A final CNOT run permutes basis states just before measurement: fold it
-  # into the table of Z eigenvalues instead of moving amplitudes.
-  readout = np.arange(dim)
-  if blocks and blocks[-1][0] == "perm":
-    readout = np.argsort(blocks.pop()[1])
-  bits = (readout[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
+  final = blocks.pop()[1] if blocks and blocks[-1][0] == "perm" else None
   if not blocks:
-    probs = jnp.zeros((dim, batch), angles.dtype).at[0].set(1)
+    probs = jnp.zeros((dim, *batch), angles.dtype).at[0].set(1)
   elif len(blocks) == 1:
     # One product state straight to measurement: its probabilities are the
     # Kronecker product of each qubit's (|m00|^2, |m10|^2); no amplitudes.
-    probs = jnp.ones((1, batch), angles.dtype)
+    probs = jnp.ones((1, *batch), angles.dtype)
     for m in reversed([_fused(qg, angles, cdtype) for qg in blocks[0][1]]):
       top, bottom = (1.0, 0.0) if m is None else (_abs2(m[0]), _abs2(m[2]))
       probs = jnp.concatenate([top * probs, bottom * probs], axis=0)
   else:
     psi = _dense_state(blocks, angles, n_qubits, batch, cdtype)
-    probs = jnp.real(psi) ** 2 + jnp.imag(psi) ** 2
-  return (jnp.asarray(1 - 2 * bits, probs.dtype) @ probs).T
+    probs = _abs2(psi)
+  return probs, final
 
 
 def _scale(c, psi):
@@ -184,7 +198,7 @@ def _abs2(x):
 
 
 def _dense_state(blocks, angles, n_qubits, batch, cdtype):
-  """Amplitudes ``(2**n, batch)`` after the blocks, from ``|0...0>``."""
+  """Amplitudes ``(2**n, *batch)`` after the blocks, from ``|0...0>``."""
   dim = 1 << n_qubits
   psi = None
   for kind, block in blocks:
@@ -193,7 +207,7 @@ def _dense_state(blocks, angles, n_qubits, batch, cdtype):
       continue
     mats = [_fused(qg, angles, cdtype) for qg in block]
     if psi is None:  # Product state: kron of each qubit's M |0> = (m00, m10).
-      psi = jnp.ones((1, batch), cdtype)
+      psi = jnp.ones((1, *batch), cdtype)
       for m in reversed(mats):
         top, bottom = (1, 0) if m is None else (m[0], m[2])
         psi = jnp.concatenate([_scale(top, psi), _scale(bottom, psi)], 0)
@@ -201,11 +215,11 @@ def _dense_state(blocks, angles, n_qubits, batch, cdtype):
     for q, m in enumerate(mats):
       if m is None:
         continue
-      psi = psi.reshape(1 << q, 2, dim >> (q + 1), batch)
+      psi = psi.reshape((1 << q, 2, dim >> (q + 1)) + batch)
       a, b = psi[:, 0], psi[:, 1]
       psi = jnp.stack([_add(_mul(m[0], a), _mul(m[1], b)),
                        _add(_mul(m[2], a), _mul(m[3], b))], axis=1)
-      psi = psi.reshape(dim, batch)
+      psi = psi.reshape((dim,) + batch)
   return psi
 
 
@@ -224,19 +238,21 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   ``(..., n_qubits)``; large batches are simulated in bounded-memory chunks.
   """
   n = circuit.n_qubits
-  flat = t.reshape(-1, n)
   gates = circuit.gates()
   run = lambda x: simulate(gates, n, jnp.pi * x)
   chunk = max(1, _CHUNK_AMPLITUDES >> n)
-  batch = flat.shape[0]
-  if batch <= chunk:
-    z = run(flat)
+  batch = t.size // n
+  if batch <= chunk:  # No reshape: sharded leading axes stay sharded.
+    z = run(t)
   else:  # Whole chunks through lax.map, keeping the batch-minor layout.
     n_chunks = -(-batch // chunk)
-    flat = jnp.pad(flat, ((0, n_chunks * chunk - batch), (0, 0)))
+    flat = jnp.pad(t.reshape(-1, n), ((0, n_chunks * chunk - batch), (0, 0)))
     z = jax.lax.map(run, flat.reshape(n_chunks, chunk, n))
     z = z.reshape(-1, n)[:batch]
   return z.reshape(t.shape).astype(t.dtype)
 
 
-__all__ = ["MAX_QUBITS", "expectations", "memory_per_circuit", "simulate"]
+__all__ = [
+    "MAX_QUBITS", "expectations", "memory_per_circuit", "probabilities",
+    "simulate",
+]

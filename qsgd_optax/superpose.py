@@ -274,7 +274,9 @@ def _build(
         out = base.at[index].set(new.reshape(gc[index].shape))
       else:
         out = gc * (lam * -z) if term_only else gc * (1 - lam * z)
-      return jnp.clip(out, -big, big).astype(g.dtype)
+      # Finite in, finite out; an inf gradient stays inf (apply_if_finite).
+      out = jnp.where(jnp.isinf(gc), out, jnp.clip(out, -big, big))
+      return out.astype(g.dtype)
 
     leaves_g, treedef = jax.tree.flatten(updates, is_leaf=lambda x: x is None)
     leaves_p = treedef.flatten_up_to(params)

@@ -1,0 +1,214 @@
+"""Quantum attention: attention logits biased by a small circuit (Flax NNX).
+
+The paper's Quantum Transformer adds to every attention logit the output of
+a circuit fed with that score:
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + Phi(Q, K, C)) V,
+    Phi_{ijh} = sum_{k=1..n_qubits} psi_k(C(s_{ijh})),
+
+with ``C(x) = U_entangle prod_i RZ(phi_i) RY(theta_i) H_i |0>^n`` (4 qubits,
+"depth 2", learned angles). The paper leaves open how the score enters, what
+``psi_k`` is and what "depth 2" means. Our reading, each a documented choice:
+
+* the score ``s`` is the scaled logit ``(Q K^T)_{ijh} / sqrt(d_k)``, added to
+  every RY angle (``RY(theta_{l,i} + s)``; the data is re-uploaded in every
+  layer);
+* "depth 2" is two layers of ``RY RZ`` rotations each followed by the CNOTs
+  (``entanglement``, default ``"chain"``: adjacent qubits);
+* ``psi_k`` is real: ``readout="expval"`` (default) uses ``<Z_k>``,
+  ``readout="probs"`` the probabilities of the first ``n_qubits`` basis
+  states (the literal "amplitudes", squared to be real);
+* ``theta`` and ``phi`` are ``nnx.Param`` of shape ``(depth, n_qubits)``,
+  shared by all heads, trained with the rest of the model.
+
+With ``depth=1`` and ``readout="expval"`` the closed form of
+:mod:`qsgd_optax.analytic` applies: ``<Z_i> = prod_{j in S_i} -sin(theta_j + s)``.
+Otherwise the circuit runs on the ``jnp`` statevector simulator (or
+PennyLane, as a reference), batched over (batch, heads, query, key).
+
+References:
+  Pamuk et al., `Superpositional Gradient Descent
+  <https://arxiv.org/abs/2511.01918>`_, 2025, Section III-B.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from qsgd_optax import statevector
+from qsgd_optax.circuit import Entanglement, Gate, PerturbationCircuit, entangling_pairs
+
+READOUTS = ("expval", "probs")
+BACKENDS = ("auto", "analytic", "statevector", "pennylane")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreCircuit:
+  """The circuit ``C(s)`` applied to each attention score.
+
+  Angles are laid out as ``[theta (depth*n) + s, phi (depth*n)]``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.attention import ScoreCircuit
+    >>> c = ScoreCircuit.build(n_qubits=2, depth=1)
+    >>> theta, phi = jnp.zeros((1, 2)), jnp.zeros((1, 2))
+    >>> # <Z_0> + <Z_1> = -sin(s) + sin(s)^2
+    >>> c.bias(jnp.array([0.0, jnp.pi / 2, 1.0]), theta, phi).round(4)
+    Array([ 0.    ,  0.    , -0.1334], dtype=float32)
+  """
+
+  n_qubits: int = 4
+  depth: int = 2
+  cnots: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (2, 3))
+  readout: str = "expval"
+  backend: str = "auto"
+
+  @classmethod
+  def build(cls, n_qubits: int = 4, depth: int = 2,
+            entanglement: Entanglement = "chain", readout: str = "expval",
+            backend: str = "auto") -> ScoreCircuit:
+    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or not (
+        1 <= n_qubits <= statevector.MAX_QUBITS):
+      raise ValueError(
+          f"n_qubits must be an int in [1, {statevector.MAX_QUBITS}], got "
+          f"{n_qubits!r}.")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+      raise ValueError(f"depth must be an int >= 1, got {depth!r}.")
+    if readout not in READOUTS:
+      raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
+    if backend not in BACKENDS:
+      raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+    c = cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits), readout,
+            backend)
+    if backend == "analytic" and not c.has_closed_form:
+      raise ValueError("backend='analytic' needs depth=1 and readout='expval'.")
+    return c
+
+  @property
+  def has_closed_form(self) -> bool:
+    return self.depth == 1 and self.readout == "expval"
+
+  def gates(self) -> tuple[Gate, ...]:
+    n, gates = self.n_qubits, []
+    gates += [Gate("H", (i,)) for i in range(n)]
+    for layer in range(self.depth):
+      for i in range(n):
+        gates.append(Gate("RY", (i,), layer * n + i))
+        gates.append(Gate("RZ", (i,), (self.depth + layer) * n + i))
+      gates += [Gate("CNOT", pair) for pair in self.cnots]
+    return tuple(gates)
+
+  def angles(self, s, theta, phi):
+    """Angles ``(..., 2 * depth * n)`` for scores ``s`` of shape ``(...)``."""
+    ry = theta.reshape(-1) + s[..., None]
+    rz = jnp.broadcast_to(phi.reshape(-1), ry.shape)
+    return jnp.concatenate([ry, rz], axis=-1)
+
+  def bias(self, s, theta, phi):
+    """``Phi(s) = sum_k psi_k(C(s))``, elementwise over scores ``s``."""
+    backend = self.backend
+    if backend == "auto":
+      backend = "analytic" if self.has_closed_form else "statevector"
+    if backend == "analytic":
+      # One layer: <Z_i> = prod_{j in S_i} -sin(theta_j + s); RZ leaves Z.
+      z = -jnp.sin(theta.reshape(-1) + s[..., None])
+      sets = PerturbationCircuit(self.n_qubits, self.cnots).parity_sets()
+      return sum(jnp.prod(z[..., list(S)], axis=-1) for S in sets)
+    angles = self.angles(s, theta, phi)
+    if backend == "statevector":
+      probs = statevector.probabilities(self.gates(), self.n_qubits, angles)
+    else:
+      flat = angles.reshape(-1, angles.shape[-1])
+      probs = _pennylane_probs(self, flat).reshape(s.shape + (-1,))
+    return self._readout(probs).astype(s.dtype)
+
+  def _readout(self, probs):
+    """``(..., 2**n)`` probabilities -> ``(...)`` summed readout."""
+    n = self.n_qubits
+    if self.readout == "probs":
+      return probs[..., :n].sum(-1)
+    bits = (np.arange(1 << n)[:, None] >> (n - 1 - np.arange(n))[None]) & 1
+    return probs @ jnp.asarray((1 - 2 * bits).sum(-1), probs.dtype)
+
+
+def _pennylane_probs(circuit: ScoreCircuit, flat):
+  import pennylane as qml  # pylint: disable=import-outside-toplevel
+
+  ops = {"H": qml.Hadamard, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
+
+  @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits),
+             interface="jax")
+  def run(angles):
+    for gate in circuit.gates():
+      if gate.param is None:
+        ops[gate.name](wires=gate.wires)
+      else:
+        ops[gate.name](angles[gate.param], wires=gate.wires)
+    return qml.probs(wires=range(circuit.n_qubits))
+
+  return jax.vmap(run)(flat).astype(flat.dtype)
+
+
+class MultiHeadAttention(nnx.Module):
+  """Self-attention whose logits get the circuit's bias when ``circuit`` is set.
+
+  Args:
+    d_model: model width; split over ``num_heads``.
+    num_heads: number of heads.
+    circuit: a :class:`ScoreCircuit` for quantum attention, or ``None`` for
+      classical attention.
+    dropout: dropout rate on the attention weights.
+    rngs: ``nnx.Rngs``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> from qsgd_optax.attention import MultiHeadAttention, ScoreCircuit
+    >>> layer = MultiHeadAttention(16, 4, circuit=ScoreCircuit.build(),
+    ...                            rngs=nnx.Rngs(0))
+    >>> layer(jnp.ones((2, 5, 16)), deterministic=True).shape
+    (2, 5, 16)
+  """
+
+  def __init__(self, d_model: int, num_heads: int, *,
+               circuit: Optional[ScoreCircuit] = None, dropout: float = 0.0,
+               rngs: nnx.Rngs):
+    if d_model % num_heads:
+      raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}.")
+    self.num_heads = num_heads
+    self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
+    self.out = nnx.Linear(d_model, d_model, rngs=rngs)
+    self.dropout = nnx.Dropout(dropout, rngs=rngs)
+    self.circuit = circuit
+    if circuit is not None:
+      shape = (circuit.depth, circuit.n_qubits)
+      self.theta = nnx.Param(jax.random.uniform(rngs.params(), shape,
+                                                minval=-np.pi, maxval=np.pi))
+      self.phi = nnx.Param(jax.random.uniform(rngs.params(), shape,
+                                              minval=-np.pi, maxval=np.pi))
+
+  def __call__(self, x, mask=None, deterministic: bool = False):
+    b, length, d = x.shape
+    h = self.num_heads
+    q, k, v = jnp.split(self.qkv(x).reshape(b, length, 3, h, d // h), 3, axis=2)
+    q, k, v = (t[:, :, 0].transpose(0, 2, 1, 3) for t in (q, k, v))
+    scores = q @ k.swapaxes(-1, -2) / np.sqrt(d // h)
+    logits = scores
+    if self.circuit is not None:
+      logits = scores + self.circuit.bias(scores, self.theta[...], self.phi[...])
+    if mask is not None:
+      logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+    weights = self.dropout(jax.nn.softmax(logits, axis=-1),
+                           deterministic=deterministic)
+    out = (weights @ v).transpose(0, 2, 1, 3).reshape(b, length, d)
+    return self.out(out)
+
+
+__all__ = ["MultiHeadAttention", "ScoreCircuit"]
