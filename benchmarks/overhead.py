@@ -36,8 +36,8 @@ def transformer_tree(n_params, dtype=jnp.float32, d_model=None, seed=0):
   if d_model is None:
     d_model = 256 if n_params < 5e6 else 512 if n_params < 3e7 else 1024
   per_layer = 12 * d_model * d_model + 13 * d_model
-  vocab = 8192
-  n_layers = max(1, round((n_params - vocab * d_model) / per_layer))
+  n_layers = max(1, round(0.8 * n_params / per_layer))
+  vocab = max(256, (n_params - n_layers * per_layer) // d_model)
   shapes = {"embed": (vocab, d_model)}
   for i in range(n_layers):
     shapes.update({

@@ -21,10 +21,19 @@ with ``C(x) = U_entangle prod_i RZ(phi_i) RY(theta_i) H_i |0>^n`` (4 qubits,
 * ``theta`` and ``phi`` are ``nnx.Param`` of shape ``(depth, n_qubits)``,
   shared by all heads, trained with the rest of the model.
 
-With ``depth=1`` and ``readout="expval"`` the closed form of
-:mod:`qsgd_optax.analytic` applies: ``<Z_i> = prod_{j in S_i} -sin(theta_j + s)``.
-Otherwise the circuit runs on the ``jnp`` statevector simulator (or
-PennyLane, as a reference), batched over (batch, heads, query, key).
+Closed form (``backend="analytic"``, the default): the score enters the
+circuit only through the ``K = depth * n_qubits`` gates ``RY(theta + s)``, each
+contributing ``exp(+-i s / 2)`` to the amplitudes, so any real readout is a
+trigonometric polynomial of degree ``K`` in ``s``:
+
+    Phi(s) = F_0 + sum_{k=1..K} 2 Re(F_k exp(i k s)).
+
+Its ``2K + 1`` Fourier coefficients ``F_k`` are exactly the DFT of ``Phi`` at
+``2K + 1`` equispaced scores, so each forward pass simulates just ``2K + 1``
+circuits (differentiably, on the statevector simulator) and evaluates the
+series on every score with one ``sin``/``cos`` pair and a recurrence. The
+``"statevector"`` backend simulates one circuit per score instead, and
+``"pennylane"`` does the same with a QNode (a reference).
 
 References:
   Pamuk et al., `Superpositional Gradient Descent
@@ -42,7 +51,7 @@ import numpy as np
 from flax import nnx
 
 from qsgd_optax import statevector
-from qsgd_optax.circuit import Entanglement, Gate, PerturbationCircuit, entangling_pairs
+from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs
 
 READOUTS = ("expval", "probs")
 BACKENDS = ("auto", "analytic", "statevector", "pennylane")
@@ -57,7 +66,7 @@ class ScoreCircuit:
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax.attention import ScoreCircuit
-    >>> c = ScoreCircuit.build(n_qubits=2, depth=1)
+    >>> c = ScoreCircuit.build(n_qubits=2, depth=1, entanglement="chain")
     >>> theta, phi = jnp.zeros((1, 2)), jnp.zeros((1, 2))
     >>> # <Z_0> + <Z_1> = -sin(s) + sin(s)^2
     >>> c.bias(jnp.array([0.0, jnp.pi / 2, 1.0]), theta, phi).round(4)
@@ -85,15 +94,13 @@ class ScoreCircuit:
       raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
     if backend not in BACKENDS:
       raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-    c = cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits), readout,
-            backend)
-    if backend == "analytic" and not c.has_closed_form:
-      raise ValueError("backend='analytic' needs depth=1 and readout='expval'.")
-    return c
+    return cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits),
+               readout, backend)
 
   @property
-  def has_closed_form(self) -> bool:
-    return self.depth == 1 and self.readout == "expval"
+  def degree(self) -> int:
+    """Degree of ``Phi`` as a trigonometric polynomial in the score."""
+    return self.depth * self.n_qubits
 
   def gates(self) -> tuple[Gate, ...]:
     n, gates = self.n_qubits, []
@@ -113,21 +120,35 @@ class ScoreCircuit:
 
   def bias(self, s, theta, phi):
     """``Phi(s) = sum_k psi_k(C(s))``, elementwise over scores ``s``."""
-    backend = self.backend
-    if backend == "auto":
-      backend = "analytic" if self.has_closed_form else "statevector"
-    if backend == "analytic":
-      # One layer: <Z_i> = prod_{j in S_i} -sin(theta_j + s); RZ leaves Z.
-      z = -jnp.sin(theta.reshape(-1) + s[..., None])
-      sets = PerturbationCircuit(self.n_qubits, self.cnots).parity_sets()
-      return sum(jnp.prod(z[..., list(S)], axis=-1) for S in sets)
+    if self.backend in ("auto", "analytic"):
+      return self._fourier(s, theta, phi)
     angles = self.angles(s, theta, phi)
-    if backend == "statevector":
+    if self.backend == "statevector":
       probs = statevector.probabilities(self.gates(), self.n_qubits, angles)
     else:
       flat = angles.reshape(-1, angles.shape[-1])
       probs = _pennylane_probs(self, flat).reshape(s.shape + (-1,))
     return self._readout(probs).astype(s.dtype)
+
+  def coefficients(self, theta, phi):
+    """``F_0 .. F_K`` of ``Phi(s) = sum_k F_k exp(i k s)`` (complex)."""
+    samples = 2 * self.degree + 1
+    grid = 2 * np.pi * np.arange(samples) / samples
+    angles = self.angles(jnp.asarray(grid, theta.dtype), theta, phi)
+    values = self._readout(
+        statevector.probabilities(self.gates(), self.n_qubits, angles))
+    return jnp.fft.rfft(values) / samples
+
+  def _fourier(self, s, theta, phi):
+    f = self.coefficients(theta, phi)
+    re, im = 2 * jnp.real(f[1:]), -2 * jnp.imag(f[1:])
+    c1, s1 = jnp.cos(s), jnp.sin(s)
+    ck, sk = c1, s1
+    out = jnp.real(f[0]) + re[0] * ck + im[0] * sk
+    for k in range(1, self.degree):  # cos/sin((k+1)s) by the angle sum.
+      ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
+      out = out + re[k] * ck + im[k] * sk
+    return out.astype(s.dtype)
 
   def _readout(self, probs):
     """``(..., 2**n)`` probabilities -> ``(...)`` summed readout."""
@@ -164,8 +185,9 @@ class MultiHeadAttention(nnx.Module):
     num_heads: number of heads.
     circuit: a :class:`ScoreCircuit` for quantum attention, or ``None`` for
       classical attention.
-    dropout: dropout rate on the attention weights.
-    rngs: ``nnx.Rngs``.
+    dropout: dropout rate on the attention weights (its key comes from the
+      ``rngs`` given at call time, so the module holds no RNG state).
+    rngs: ``nnx.Rngs`` for the initial parameters.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -185,7 +207,7 @@ class MultiHeadAttention(nnx.Module):
     self.num_heads = num_heads
     self.qkv = nnx.Linear(d_model, 3 * d_model, rngs=rngs)
     self.out = nnx.Linear(d_model, d_model, rngs=rngs)
-    self.dropout = nnx.Dropout(dropout, rngs=rngs)
+    self.dropout = nnx.Dropout(dropout)
     self.circuit = circuit
     if circuit is not None:
       shape = (circuit.depth, circuit.n_qubits)
@@ -194,7 +216,8 @@ class MultiHeadAttention(nnx.Module):
       self.phi = nnx.Param(jax.random.uniform(rngs.params(), shape,
                                               minval=-np.pi, maxval=np.pi))
 
-  def __call__(self, x, mask=None, deterministic: bool = False):
+  def __call__(self, x, mask=None, deterministic: bool = False,
+               rngs: Optional[nnx.Rngs] = None):
     b, length, d = x.shape
     h = self.num_heads
     q, k, v = jnp.split(self.qkv(x).reshape(b, length, 3, h, d // h), 3, axis=2)
@@ -206,7 +229,7 @@ class MultiHeadAttention(nnx.Module):
     if mask is not None:
       logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
     weights = self.dropout(jax.nn.softmax(logits, axis=-1),
-                           deterministic=deterministic)
+                           deterministic=deterministic, rngs=rngs)
     out = (weights @ v).transpose(0, 2, 1, 3).reshape(b, length, d)
     return self.out(out)
 

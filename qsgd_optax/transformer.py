@@ -28,13 +28,13 @@ class Block(nnx.Module):
     self.norm2 = nnx.LayerNorm(d_model, rngs=rngs)
     self.ff1 = nnx.Linear(d_model, d_ff, rngs=rngs)
     self.ff2 = nnx.Linear(d_ff, d_model, rngs=rngs)
-    self.drop = nnx.Dropout(dropout, rngs=rngs)
+    self.drop = nnx.Dropout(dropout)
 
-  def __call__(self, x, mask=None, deterministic=False):
-    x = x + self.drop(self.attn(self.norm1(x), mask, deterministic),
-                      deterministic=deterministic)
+  def __call__(self, x, mask=None, deterministic=False, rngs=None):
+    x = x + self.drop(self.attn(self.norm1(x), mask, deterministic, rngs),
+                      deterministic=deterministic, rngs=rngs)
     h = self.ff2(jax.nn.relu(self.ff1(self.norm2(x))))
-    return x + self.drop(h, deterministic=deterministic)
+    return x + self.drop(h, deterministic=deterministic, rngs=rngs)
 
 
 class Transformer(nnx.Module):
@@ -48,10 +48,10 @@ class Transformer(nnx.Module):
                             for _ in range(num_layers)])
     self.norm = nnx.LayerNorm(d_model, rngs=rngs)
 
-  def __call__(self, tokens, mask=None, deterministic=False):
+  def __call__(self, tokens, mask=None, deterministic=False, rngs=None):
     x = self.embed(tokens) + self.pos[: tokens.shape[1]]
     for block in self.blocks:
-      x = block(x, mask, deterministic)
+      x = block(x, mask, deterministic, rngs)
     return self.norm(x)
 
 
@@ -78,8 +78,10 @@ class TransformerClassifier(nnx.Module):
                                num_layers, dropout, circuit, rngs)
     self.head = nnx.Linear(d_model, num_classes, rngs=rngs)
 
-  def __call__(self, tokens, deterministic: bool = False):
-    return self.head(self.encoder(tokens, None, deterministic).mean(axis=1))
+  def __call__(self, tokens, deterministic: bool = False,
+               rngs: Optional[nnx.Rngs] = None):
+    """Logits; dropout (unless ``deterministic``) draws from ``rngs``."""
+    return self.head(self.encoder(tokens, None, deterministic, rngs).mean(axis=1))
 
 
 class CausalLM(nnx.Module):
@@ -102,10 +104,11 @@ class CausalLM(nnx.Module):
     self.body = Transformer(vocab_size, max_len, d_model, num_heads, d_ff,
                             num_layers, dropout, circuit, rngs)
 
-  def __call__(self, tokens, deterministic: bool = False):
+  def __call__(self, tokens, deterministic: bool = False,
+               rngs: Optional[nnx.Rngs] = None):
     length = tokens.shape[1]
     mask = jnp.tril(jnp.ones((length, length), bool))
-    return self.body.embed.attend(self.body(tokens, mask, deterministic))
+    return self.body.embed.attend(self.body(tokens, mask, deterministic, rngs))
 
 
 __all__ = ["CausalLM", "TransformerClassifier"]

@@ -1,0 +1,84 @@
+"""Synthetic tasks for the experiments, generated in code from a seed.
+
+``topic_sequences``: the sequence-classification task. Each class owns a set
+of keyword tokens; a sequence holds ``k`` keywords of its own class and
+``k - 1`` of a distractor class, scattered among filler tokens, and a
+fraction of labels is flipped. Telling the classes apart needs counting
+keywords across the whole sequence (a bag-of-words model can do it; a
+transformer must learn to pool), and the label noise caps the attainable
+accuracy below 100%, so optimizers separate on how fast and how close they
+get to the cap.
+
+``arithmetic_problems``: GSM8K-style word problems with worked answers, for
+the fine-tuning experiment.
+
+References:
+  Pamuk et al., `Superpositional Gradient Descent
+  <https://arxiv.org/abs/2511.01918>`_, 2025 (Section IV describes a
+  synthetic text-classification task without giving its generator).
+"""
+
+import numpy as np
+
+PAD = 0
+
+
+def topic_sequences(n, *, num_classes=4, seq_len=32, vocab_size=96,
+                    keywords_per_class=6, label_noise=0.05, seed=0):
+  """``(tokens [n, seq_len] int32, labels [n] int32)``; token 0 is unused.
+
+  Examples:
+    >>> from qsgd_optax.tasks import topic_sequences
+    >>> x, y = topic_sequences(8, seed=1)
+    >>> x.shape, y.shape, int(x.max()) < 96
+    ((8, 32), (8,), True)
+  """
+  rng = np.random.default_rng(seed)
+  n_kw = num_classes * keywords_per_class
+  keywords = 1 + np.arange(n_kw).reshape(num_classes, keywords_per_class)
+  filler = np.arange(1 + n_kw, vocab_size)
+  labels = rng.integers(0, num_classes, n)
+  tokens = rng.choice(filler, size=(n, seq_len))
+  for i, c in enumerate(labels):
+    other = (c + rng.integers(1, num_classes)) % num_classes
+    k = rng.integers(2, 5)
+    picks = np.concatenate([rng.choice(keywords[c], k),
+                            rng.choice(keywords[other], k - 1)])
+    tokens[i, rng.choice(seq_len, picks.size, replace=False)] = picks
+  flip = rng.random(n) < label_noise
+  labels = np.where(flip, rng.integers(0, num_classes, n), labels)
+  return tokens.astype(np.int32), labels.astype(np.int32)
+
+
+_NAMES = ["Ava", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun"]
+_ITEMS = ["apples", "books", "coins", "pens", "shells", "stamps", "cards", "eggs"]
+
+
+def arithmetic_problems(n, *, seed=0, max_value=20):
+  """GSM8K-style problems: ``[(question, worked_answer, final_number)]``.
+
+  Examples:
+    >>> from qsgd_optax.tasks import arithmetic_problems
+    >>> q, a, v = arithmetic_problems(1, seed=3)[0]
+    >>> a.endswith(f"#### {v}")
+    True
+  """
+  rng = np.random.default_rng(seed)
+  out = []
+  for _ in range(n):
+    name, item = rng.choice(_NAMES), rng.choice(_ITEMS)
+    a, b, c = (int(v) for v in rng.integers(1, max_value, 3))
+    kind = rng.integers(0, 3)
+    if kind == 0:
+      q = f"{name} has {a} {item} and buys {b} more. How many {item} now?"
+      steps, v = f"{a} + {b} = {a + b}.", a + b
+    elif kind == 1:
+      a, b = max(a, b), min(a, b)
+      q = f"{name} has {a} {item} and gives away {b}. How many are left?"
+      steps, v = f"{a} - {b} = {a - b}.", a - b
+    else:
+      q = (f"{name} buys {a} bags of {item} with {b} in each, then finds {c}"
+           f" more. How many {item}?")
+      steps, v = f"{a} * {b} = {a * b}. {a * b} + {c} = {a * b + c}.", a * b + c
+    out.append((q, f"{steps} #### {v}", v))
+  return out
