@@ -142,13 +142,8 @@ class ScoreCircuit:
   def _fourier(self, s, theta, phi):
     f = self.coefficients(theta, phi)
     re, im = 2 * jnp.real(f[1:]), -2 * jnp.imag(f[1:])
-    c1, s1 = jnp.cos(s), jnp.sin(s)
-    ck, sk = c1, s1
-    out = jnp.real(f[0]) + re[0] * ck + im[0] * sk
-    for k in range(1, self.degree):  # cos/sin((k+1)s) by the angle sum.
-      ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
-      out = out + re[k] * ck + im[k] * sk
-    return out.astype(s.dtype)
+    return _series(s, jnp.real(f[0]).astype(s.dtype), re.astype(s.dtype),
+                   im.astype(s.dtype))
 
   def _readout(self, probs):
     """``(..., 2**n)`` probabilities -> ``(...)`` summed readout."""
@@ -157,6 +152,52 @@ class ScoreCircuit:
       return probs[..., :n].sum(-1)
     bits = (np.arange(1 << n)[:, None] >> (n - 1 - np.arange(n))[None]) & 1
     return probs @ jnp.asarray((1 - 2 * bits).sum(-1), probs.dtype)
+
+
+def _harmonics(s, degree):
+  """Yields ``cos(k s), sin(k s)`` for ``k = 1..degree`` from one
+  ``cos``/``sin`` pair, by the angle-sum recurrence (elementwise)."""
+  # The barrier materialises cos and sin once: XLA would otherwise recompute
+  # them (slow library calls on CPU) inside every fused consumer.
+  c1, s1 = jax.lax.optimization_barrier((jnp.cos(s), jnp.sin(s)))
+  ck, sk = c1, s1
+  for _ in range(degree):
+    yield ck, sk
+    ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
+
+
+@jax.custom_vjp
+def _series(s, f0, re, im):
+  """``f0 + sum_k re_k cos(k s) + im_k sin(k s)``, elementwise over ``s``."""
+  out = f0
+  for k, (ck, sk) in enumerate(_harmonics(s, re.shape[0])):
+    out = out + re[k] * ck + im[k] * sk
+  return out + jnp.zeros_like(s)
+
+
+def _series_fwd(s, f0, re, im):
+  return _series(s, f0, re, im), (s, re, im)
+
+
+def _series_bwd(res, g):
+  # Recomputes the harmonics instead of storing K of them per score.
+  s, re, im = res
+  c1, s1 = jnp.cos(s), jnp.sin(s)
+  k = jnp.arange(1, re.shape[0] + 1, dtype=s.dtype)
+
+  def step(carry, coeffs):  # One harmonic at a time: no K-fold recompute.
+    ck, sk, ds = carry
+    kk, r, i = coeffs
+    ds = ds + kk * (i * ck - r * sk)
+    sums = (jnp.sum(g * ck), jnp.sum(g * sk))
+    return (ck * c1 - sk * s1, sk * c1 + ck * s1, ds), sums
+
+  (_, _, ds), (dre, dim) = jax.lax.scan(
+      step, (c1, s1, jnp.zeros_like(s)), (k, re, im))
+  return g * ds, jnp.sum(g), dre, dim
+
+
+_series.defvjp(_series_fwd, _series_bwd)
 
 
 def _pennylane_probs(circuit: ScoreCircuit, flat):
