@@ -4,7 +4,8 @@ Times the jitted optimizer step (``update`` plus ``apply_updates``, params and
 state donated) of each candidate on parameter trees shaped like a transformer
 (embedding, attention and MLP matrices, norm vectors) of about 1M, 10M and
 50M float32 entries, plus a bf16 tree. Candidates run interleaved in one
-process (A B A B ...) so that machine noise hits all alike; the table gives
+process (shuffled each round, each timed step after an untimed one) so that
+machine noise and cache state hit all alike; the table gives
 medians and the ratio to ``adamw`` per size, XLA's memory analysis of each
 compiled step (temporaries) and the size of each optimizer state.
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import time
 
@@ -93,8 +95,16 @@ def bench_size(label, n_params, dtype, repeats, names=None):
     jax.block_until_ready(params)
     runs[name] = dict(step=step, params=params, state=state, times=[],
                       state_bytes=tree_bytes(state), temp_bytes=temp)
-  for _ in range(repeats):  # Interleaved: A B A B ...
-    for name, run in runs.items():
+  rng = random.Random(0)
+  for _ in range(repeats):  # Interleaved, in a shuffled order each round.
+    order = list(runs.items())
+    rng.shuffle(order)
+    for name, run in order:
+      # An untimed step first: time the steady state, not the caches another
+      # candidate just left cold.
+      run["params"], run["state"] = run["step"](run["params"], run["state"],
+                                                grads)
+      jax.block_until_ready(run["params"])
       start = time.perf_counter()
       run["params"], run["state"] = run["step"](run["params"], run["state"],
                                                 grads)

@@ -3,7 +3,8 @@
 Times the jitted training step of the paper's sequence classifier (embedding
 64, 4 heads, FFN 128, 2 layers, batch 32) and of a wider one, with classical
 and quantum attention, under Adam and ``qsgd`` (both placements). All
-candidates of one model run interleaved in one process (A B A B ...); the
+candidates of one model run interleaved in one process (in a shuffled order
+each round, each timed step preceded by an untimed one); the
 table gives the median step time, its ratio to Adam on the same model (the
 optimizer's end-to-end overhead) and, for quantum attention, its ratio to
 classical attention under the same optimizer (the layer's overhead, the
@@ -18,6 +19,7 @@ Writes benchmarks/results/train_step-<platform>.{json,md}.
 import argparse
 import json
 import os
+import random
 import statistics
 import time
 
@@ -88,8 +90,15 @@ def main():
       circuit = None if backend is None else ScoreCircuit.build(backend=backend)
       for opt in OPTIMIZERS:
         runs[(attn, opt)] = make_step(cfg["model"], circuit, opt, cfg["batch"])
+    rng = random.Random(0)
     for _ in range(repeats):
-      for run in runs.values():
+      order = list(runs.values())
+      rng.shuffle(order)  # No candidate always follows the same neighbour.
+      for run in order:
+        # One untimed step first: time the steady state, not the caches
+        # another candidate just left cold.
+        run["carry"] = run["step"](*run["carry"], run["key"])
+        jax.block_until_ready(run["carry"][0])
         start = time.perf_counter()
         run["carry"] = run["step"](*run["carry"], run["key"])
         jax.block_until_ready(run["carry"][0])

@@ -128,3 +128,96 @@ def epochs_to(acc_history, threshold):
   """First epoch (1-based) whose test accuracy reaches ``threshold``."""
   hits = np.flatnonzero(np.asarray(acc_history) >= threshold)
   return int(hits[0]) + 1 if hits.size else None
+
+
+def summarize(runs: list[dict], baseline: str = "adam",
+              threshold: float = 0.9) -> list[dict]:
+  """Per (attention, optimizer): final accuracy, epochs to ``threshold``,
+  time per epoch and its ratio to ``baseline``, and a paired comparison of
+  final accuracy with ``baseline`` over the seeds both ran."""
+  from scipy import stats  # pylint: disable=import-outside-toplevel
+
+  groups: dict = {}
+  for r in runs:
+    groups.setdefault((r.get("attention", "classical"), r["optimizer"]), []).append(r)
+  rows = []
+  for (attn, opt), rs in groups.items():
+    acc = np.array([r["test_acc"][-1] for r in rs])
+    reach = [epochs_to(r["test_acc"], threshold) for r in rs]
+    hit = [e for e in reach if e is not None]
+    # Median over epochs after the first (warm caches), then over seeds.
+    epoch_s = float(np.median([np.median(r["epoch_s"][1:] or r["epoch_s"]) for r in rs]))
+    row = dict(attention=attn, optimizer=opt, seeds=len(rs),
+               final_acc_mean=float(acc.mean()), final_acc_std=float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
+               final_loss_mean=float(np.mean([r["train_loss"][-1] for r in rs])),
+               epochs_to_threshold_mean=float(np.mean(hit)) if hit else None,
+               reached=f"{len(hit)}/{len(rs)}",
+               steps_to_threshold_mean=float(np.mean(hit)) * rs[0]["steps_per_epoch"] if hit else None,
+               epoch_s=epoch_s)
+    base = {r["seed"]: r for r in groups.get((attn, baseline), [])}
+    paired = [(r["test_acc"][-1], base[r["seed"]]["test_acc"][-1]) for r in rs if r["seed"] in base]
+    if opt != baseline and len(paired) > 1:
+      a, b = np.array(paired).T
+      diff = a - b
+      row.update(diff_vs_baseline=float(diff.mean()),
+                 wins=f"{int((diff > 0).sum())}/{len(diff)}",
+                 p_value=float(stats.ttest_rel(a, b).pvalue) if np.any(diff) else 1.0)
+    base_t = [np.median(r["epoch_s"][1:] or r["epoch_s"]) for r in groups.get((attn, baseline), [])]
+    row["epoch_time_ratio"] = epoch_s / float(np.median(base_t)) if base_t else None
+    rows.append(row)
+  return rows
+
+
+def markdown(rows: list[dict], threshold: float = 0.9) -> str:
+  """The summary as a markdown table."""
+  pct = f"{threshold:.0%}"
+  lines = [f"| attention | optimizer | seeds | final test acc | epochs to {pct} (reached) "
+           f"| steps to {pct} | s/epoch | time ratio | diff vs adam (wins, paired t p) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for r in rows:
+    ep = "never" if r["epochs_to_threshold_mean"] is None else f"{r['epochs_to_threshold_mean']:.1f}"
+    st = "" if r["steps_to_threshold_mean"] is None else f"{r['steps_to_threshold_mean']:.0f}"
+    ratio = "" if r["epoch_time_ratio"] is None else f"{r['epoch_time_ratio']:.2f}"
+    diff = ""
+    if "diff_vs_baseline" in r:
+      diff = f"{100 * r['diff_vs_baseline']:+.2f} pts ({r['wins']}, p={r['p_value']:.2f})"
+    lines.append(
+        f"| {r['attention']} | {r['optimizer']} | {r['seeds']} | "
+        f"{100 * r['final_acc_mean']:.2f} +- {100 * r['final_acc_std']:.2f} | "
+        f"{ep} ({r['reached']}) | {st} | {r['epoch_s']:.2f} | {ratio} | {diff} |")
+  return "\n".join(lines)
+
+
+def plot(runs: list[dict], path: str, metrics=("test_acc", "train_loss")) -> None:
+  """Curves per (attention, optimizer): mean over seeds, min-max shaded."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  groups: dict = {}
+  for r in runs:
+    groups.setdefault((r.get("attention", "classical"), r["optimizer"]), []).append(r)
+  attns = sorted({a for a, _ in groups})
+  fig, axes = plt.subplots(len(attns), len(metrics), squeeze=False,
+                           figsize=(6 * len(metrics), 3.8 * len(attns)))
+  for row, attn in zip(axes, attns):
+    for ax, metric in zip(row, metrics):
+      for (a, opt), rs in sorted(groups.items()):
+        if a != attn:
+          continue
+        curves = np.array([r[metric] for r in rs])
+        x = np.arange(1, curves.shape[1] + 1)
+        mean = curves.mean(0)
+        ax.plot(x, mean, label=f"{opt} (n={len(rs)})",
+                ls="--" if opt.startswith("adam") else "-")
+        ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.15)
+      ax.set_xlabel("epoch")
+      ax.set_ylabel(metric.replace("_", " "))
+      ax.set_title(f"{attn} attention")
+      ax.grid(alpha=0.3)
+      if metric == "train_loss":
+        ax.set_yscale("log")
+    row[0].legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

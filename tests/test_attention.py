@@ -1,0 +1,89 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from qsgd_optax.attention import MultiHeadAttention, ScoreCircuit
+
+BACKENDS = ["analytic", "statevector", "pennylane"]
+CIRCUITS = [dict(), dict(depth=1), dict(n_qubits=3, depth=3, entanglement="ring"),
+            dict(readout="probs"), dict(entanglement=None, depth=2)]
+
+
+def inputs(circuit, seed=0):
+  k = jax.random.split(jax.random.PRNGKey(seed), 4)
+  shape = (circuit.depth, circuit.n_qubits)
+  theta = jax.random.uniform(k[0], shape, minval=-np.pi, maxval=np.pi)
+  phi = jax.random.uniform(k[1], shape, minval=-np.pi, maxval=np.pi)
+  s = 3 * jax.random.normal(k[2], (2, 3, 4, 5))  # (batch, heads, q, k)
+  w = jax.random.normal(k[3], s.shape)
+  return theta, phi, s, w
+
+
+@pytest.mark.parametrize("kw", CIRCUITS, ids=str)
+def test_backends_agree_values_and_gradients(kw):
+  circuits = {b: ScoreCircuit.build(backend=b, **kw) for b in BACKENDS}
+  theta, phi, s, w = inputs(circuits["pennylane"])
+  loss = lambda c: jax.jit(jax.value_and_grad(
+      lambda t, p, s: jnp.sum(w * c.bias(s, t, p)), argnums=(0, 1, 2)))
+  ref_v, ref_g = loss(circuits["pennylane"])(theta, phi, s)
+  for b in ("analytic", "statevector"):
+    v, g = loss(circuits[b])(theta, phi, s)
+    np.testing.assert_allclose(v, ref_v, rtol=1e-4, atol=1e-4, err_msg=b)
+    for a, r in zip(g, ref_g):
+      np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-4, err_msg=b)
+
+
+def test_bias_matches_hand_derivation():
+  """depth 1, no CNOT: Phi = sum_i <Z_i> = -sum_i sin(theta_i + s)."""
+  c = ScoreCircuit.build(n_qubits=3, depth=1, entanglement=None)
+  theta, phi, s, _ = inputs(c)
+  want = -jnp.sin(theta.reshape(-1) + s[..., None]).sum(-1)
+  np.testing.assert_allclose(c.bias(s, theta, phi), want, atol=2e-5)
+
+
+def test_fourier_degree_is_exact():
+  """The series has degree depth * n_qubits: more samples change nothing."""
+  c = ScoreCircuit.build(n_qubits=2, depth=2)
+  theta, phi, s, _ = inputs(c, 3)
+  f = c.coefficients(theta, phi)
+  assert f.shape == (c.degree + 1,)
+  grid = jnp.linspace(-np.pi, np.pi, 50)
+  from qsgd_optax import statevector
+  direct = c._readout(statevector.probabilities(c.gates(), 2, c.angles(grid, theta, phi)))
+  np.testing.assert_allclose(c.bias(grid, theta, phi), direct, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(n_qubits=0), "n_qubits"), (dict(n_qubits=30), "n_qubits"),
+    (dict(depth=0), "depth"), (dict(readout="amplitude"), "readout"),
+    (dict(backend="qiskit"), "backend"), (dict(entanglement="star"), "entanglement")])
+def test_bad_circuit(bad, match):
+  with pytest.raises(ValueError, match=match):
+    ScoreCircuit.build(**bad)
+
+
+def test_classical_layer_is_standard_attention():
+  layer = MultiHeadAttention(16, 4, rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 16))
+  qkv = layer.qkv(x).reshape(2, 5, 3, 4, 4)
+  q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+  ref = nnx.dot_product_attention(q, k, v).reshape(2, 5, 16)
+  np.testing.assert_allclose(layer(x, deterministic=True), layer.out(ref), atol=1e-5)
+
+
+def test_quantum_layer_trains_its_angles():
+  layer = MultiHeadAttention(8, 2, circuit=ScoreCircuit.build(), rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 8))
+  mask = jnp.tril(jnp.ones((6, 6), bool))
+
+  def loss(layer):
+    return jnp.sum(layer(x, mask, deterministic=True) ** 2)
+
+  grads = nnx.grad(loss)(layer)
+  assert grads.theta[...].shape == (2, 4)
+  assert float(jnp.abs(grads.theta[...]).sum()) > 0
+  assert float(jnp.abs(grads.phi[...]).sum()) > 0
+  out = nnx.jit(lambda m, x: m(x, deterministic=True))(layer, x)
+  assert out.shape == x.shape and bool(jnp.all(jnp.isfinite(out)))
