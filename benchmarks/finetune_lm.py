@@ -103,7 +103,7 @@ def make_tx(name, lr, steps, warmup):
 
 
 def finetune(graphdef, params, name, seed, train, test, lr, warmup):
-  x, mask = problem_batch(train)
+  x, mask = (jnp.asarray(a) for a in problem_batch(train))
   order = np.random.default_rng(seed).permutation(len(train))
   tx = make_tx(name, lr, len(train), min(warmup, len(train) // 4))
   state = tx.init(params)
