@@ -85,18 +85,19 @@ def plot(rows, path):
   fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4),
                            sharey=True, squeeze=False)
   for ax, (ent, layers) in zip(axes[0], panels):
-    for backend in BACKENDS:
+    for backend, color in zip(BACKENDS, ("C0", "C1", "C2")):
       pts = sorted((r["n_qubits"], r["params_per_s"]) for r in rows
                    if r["backend"] == backend and r["entanglement"] == ent
                    and r["layers"] == layers and r.get("sweep"))
       if pts:
-        ax.plot(*zip(*pts), marker="o", label=backend)
+        ax.plot(*zip(*pts), marker="o", label=backend, color=color)
     ax.set_yscale("log")
     ax.set_xlabel("n_qubits")
     ax.set_title(f"entanglement={ent}, layers={layers}")
     ax.grid(True, which="both", alpha=0.3)
   axes[0, 0].set_ylabel("parameters / second (superpose update)")
-  axes[0, 0].legend()
+  for ax in axes[0]:
+    ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
 
@@ -111,8 +112,14 @@ def main():
   parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--headline-only", action="store_true")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--plot-only", action="store_true",
+                      help="redraw the PNG from an existing backends.json")
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
+  if args.plot_only:
+    with open(os.path.join(args.out, "backends.json")) as f:
+      plot(json.load(f)["rows"], os.path.join(args.out, "backends.png"))
+    return
 
   rows = []
   for ent in (None, "chain", "ring"):
