@@ -203,16 +203,12 @@ _series.defvjp(_series_fwd, _series_bwd)
 def _pennylane_probs(circuit: ScoreCircuit, flat):
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
-  ops = {"H": qml.Hadamard, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
+  from qsgd_optax.pennylane_backend import apply_gates  # pylint: disable=import-outside-toplevel
 
   @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits),
              interface="jax")
   def run(angles):
-    for gate in circuit.gates():
-      if gate.param is None:
-        ops[gate.name](wires=gate.wires)
-      else:
-        ops[gate.name](angles[gate.param], wires=gate.wires)
+    apply_gates(circuit.gates(), angles)
     return qml.probs(wires=range(circuit.n_qubits))
 
   return jax.vmap(run)(flat).astype(flat.dtype)

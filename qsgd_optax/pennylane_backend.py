@@ -15,20 +15,20 @@ References:
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
-from qsgd_optax.circuit import PerturbationCircuit
+from qsgd_optax.circuit import Gate, PerturbationCircuit
 
 
-def apply_gates(circuit: PerturbationCircuit, angles) -> None:
-  """Queues the circuit's gates as PennyLane operations (inside a QNode)."""
+def apply_gates(gates: Sequence[Gate], angles) -> None:
+  """Queues a gate list as PennyLane operations (inside a QNode)."""
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
   ops = {"H": qml.Hadamard, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
-  for gate in circuit.gates():
+  for gate in gates:
     if gate.param is None:
       ops[gate.name](wires=gate.wires)
     else:
@@ -53,7 +53,7 @@ def qnode(circuit: PerturbationCircuit):
 
   @qml.qnode(qml.device("default.qubit", wires=n), interface="jax")
   def run(angles):
-    apply_gates(circuit, angles)
+    apply_gates(circuit.gates(), angles)
     return tuple(qml.expval(qml.PauliZ(i)) for i in range(n))
 
   return run
