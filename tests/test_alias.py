@@ -124,3 +124,16 @@ def test_bad_arguments():
     qsgd(1e-3, entanglment="ring")
   with pytest.raises(ValueError, match="quantum_weight"):
     qsgd(1e-3, float("nan"))
+
+
+def test_apply_if_finite_around_qsgd():
+  theta = jnp.array([0.3, -1.2, 2.0])
+  tx = optax.apply_if_finite(qsgd(0.1, entanglement="ring", n_qubits=3), 3)
+  state = tx.init(theta)
+  update = jax.jit(tx.update)
+  u, state = update(jnp.array([1.0, jnp.inf, 1.0]), state, theta)
+  np.testing.assert_array_equal(u, 0)
+  assert int(state.notfinite_count) == 1
+  u, state = update(jnp.ones(3), state, theta)
+  assert np.all(np.isfinite(u)) and np.all(u != 0)
+  assert int(state.notfinite_count) == 0
