@@ -19,7 +19,7 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
+
 import numpy as np
 
 import qsgd_optax

@@ -24,7 +24,7 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
+
 import optax
 from flax import nnx
 

@@ -164,8 +164,7 @@ def probabilities(
 def _probabilities(gates, n_qubits, angles):
   """Probabilities ``(2**n, *batch)`` before a final CNOT run, and that run's
   gather indices (``None`` if the circuit does not end with CNOTs)."""
-  if n_qubits > MAX_QUBITS:
-    raise ValueError(_too_many_qubits(n_qubits))
+  check_qubits(n_qubits)
   cdtype = jnp.complex128 if angles.dtype == jnp.float64 else jnp.complex64
   batch = angles.shape[:-1]
   angles = jnp.moveaxis(angles, -1, 0)
@@ -223,9 +222,13 @@ def _dense_state(blocks, angles, n_qubits, batch, cdtype):
   return psi
 
 
-def _too_many_qubits(n_qubits: int) -> str:
+def check_qubits(n_qubits: int) -> None:
+  """Raises a ``ValueError`` saying the memory needed if ``n_qubits`` is
+  more than a dense simulation takes (:data:`MAX_QUBITS`)."""
+  if n_qubits <= MAX_QUBITS:
+    return
   need = memory_per_circuit(n_qubits)
-  return (
+  raise ValueError(
       f"n_qubits={n_qubits} is more than a dense simulation can hold: one "
       f"state needs 2**{n_qubits} complex64 amplitudes = {need / 2**30:.3g} "
       f"GiB per circuit, for every group of parameters. The dense backends "

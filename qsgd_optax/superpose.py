@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from qsgd_optax import analytic, statevector
+from qsgd_optax import analytic, pennylane_backend, statevector
 from qsgd_optax.circuit import Entanglement, PerturbationCircuit
 
 BACKENDS = ("auto", "analytic", "statevector", "pennylane")
@@ -93,8 +93,6 @@ def _check_key(key) -> jax.Array:
 
 def _check_custom_circuit(circuit: Callable, n_qubits: int) -> None:
   """Traces ``circuit`` once (abstractly) to check what it returns."""
-  from qsgd_optax import pennylane_backend  # pylint: disable=import-outside-toplevel
-
   fn = pennylane_backend.as_array_fn(circuit)
   try:
     out = jax.eval_shape(fn, jax.ShapeDtypeStruct((n_qubits,), jnp.float32))
@@ -116,8 +114,6 @@ def _make_backend(
   """The expectation function ``t -> <Z>`` and whether it is elementwise."""
   n = circuit.n_qubits
   if custom is not None:
-    from qsgd_optax import pennylane_backend  # pylint: disable=import-outside-toplevel
-
     return (lambda t: pennylane_backend.batched(custom, n, t)), False
   if backend == "auto":
     backend = "analytic" if circuit.has_closed_form else "statevector"
@@ -129,16 +125,13 @@ def _make_backend(
           f"{circuit.cnots}. Use backend='statevector' (or 'auto')."
       )
     return (lambda t: analytic.expectations(circuit, t)), circuit.is_product
-  if n > statevector.MAX_QUBITS:
-    raise ValueError(statevector._too_many_qubits(n))  # pylint: disable=protected-access
+  statevector.check_qubits(n)
   if backend == "statevector":
     return (lambda t: statevector.expectations(circuit, t)), False
   if importlib.util.find_spec("pennylane") is None:
     raise ImportError(
         "backend='pennylane' needs PennyLane: pip install 'qsgd-optax[pennylane]'."
     )
-  from qsgd_optax import pennylane_backend  # pylint: disable=import-outside-toplevel
-
   return (lambda t: pennylane_backend.expectations(circuit, t)), False
 
 

@@ -3,7 +3,7 @@
 import functools
 
 import jax
-import jax.numpy as jnp
+
 import numpy as np
 import optax
 import pytest
