@@ -389,3 +389,16 @@ def test_analytic_has_no_qubit_limit():
   params, grads = random_tree(14, shapes={"a": (3, 40)})
   out, _ = run(superpose(0.5, 40, entanglement="chain"), grads, params)
   assert np.all(np.isfinite(out["a"]))
+
+
+def test_inject_hyperparams_with_shots():
+  """inject_hyperparams makes shots a traced int; sampling still works."""
+  theta = jnp.full((64,), 0.3)
+  tx = optax.inject_hyperparams(superpose)(quantum_weight=1.0, shots=16)
+  state = tx.init(theta)
+  out, state = jax.jit(tx.update)(jnp.ones(64), state, theta)
+  m = np.asarray(out) - 1  # m = 2k/16 - 1, k ~ Binomial(16, p)
+  k = (m + 1) * 16 / 2
+  np.testing.assert_allclose(k, np.round(k), atol=1e-4)
+  exact = np.sin(0.3 * np.pi)
+  assert abs(m.mean() - exact) < 5 * np.sqrt((1 - exact**2) / 16 / m.size)
