@@ -150,16 +150,13 @@ class ScoreCircuit:
     n = self.n_qubits
     if self.readout == "probs":
       return probs[..., :n].sum(-1)
-    bits = (np.arange(1 << n)[:, None] >> (n - 1 - np.arange(n))[None]) & 1
-    return probs @ jnp.asarray((1 - 2 * bits).sum(-1), probs.dtype)
+    return probs @ jnp.asarray(statevector.z_signs(n).sum(0), probs.dtype)
 
 
 def _harmonics(s, degree):
   """Yields ``cos(k s), sin(k s)`` for ``k = 1..degree`` from one
   ``cos``/``sin`` pair, by the angle-sum recurrence (elementwise)."""
-  # The barrier materialises cos and sin once: XLA would otherwise recompute
-  # them (slow library calls on CPU) inside every fused consumer.
-  c1, s1 = jax.lax.optimization_barrier((jnp.cos(s), jnp.sin(s)))
+  c1, s1 = jnp.cos(s), jnp.sin(s)
   ck, sk = c1, s1
   for _ in range(degree):
     yield ck, sk

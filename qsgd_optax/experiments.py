@@ -130,6 +130,19 @@ def epochs_to(acc_history, threshold):
   return int(hits[0]) + 1 if hits.size else None
 
 
+def _group(runs: list[dict]) -> dict:
+  """Runs keyed by (attention, optimizer)."""
+  groups: dict = {}
+  for r in runs:
+    groups.setdefault((r.get("attention", "classical"), r["optimizer"]), []).append(r)
+  return groups
+
+
+def _epoch_time(run: dict) -> float:
+  """Median seconds per epoch after the first (warm caches)."""
+  return float(np.median(run["epoch_s"][1:] or run["epoch_s"]))
+
+
 def summarize(runs: list[dict], baseline: str = "adam",
               threshold: float = 0.9) -> list[dict]:
   """Per (attention, optimizer): final accuracy, epochs to ``threshold``,
@@ -137,16 +150,13 @@ def summarize(runs: list[dict], baseline: str = "adam",
   final accuracy with ``baseline`` over the seeds both ran."""
   from scipy import stats  # pylint: disable=import-outside-toplevel
 
-  groups: dict = {}
-  for r in runs:
-    groups.setdefault((r.get("attention", "classical"), r["optimizer"]), []).append(r)
+  groups = _group(runs)
   rows = []
   for (attn, opt), rs in groups.items():
     acc = np.array([r["test_acc"][-1] for r in rs])
     reach = [epochs_to(r["test_acc"], threshold) for r in rs]
     hit = [e for e in reach if e is not None]
-    # Median over epochs after the first (warm caches), then over seeds.
-    epoch_s = float(np.median([np.median(r["epoch_s"][1:] or r["epoch_s"]) for r in rs]))
+    epoch_s = float(np.median([_epoch_time(r) for r in rs]))
     row = dict(attention=attn, optimizer=opt, seeds=len(rs),
                final_acc_mean=float(acc.mean()), final_acc_std=float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
                final_loss_mean=float(np.mean([r["train_loss"][-1] for r in rs])),
@@ -162,7 +172,7 @@ def summarize(runs: list[dict], baseline: str = "adam",
       row.update(diff_vs_baseline=float(diff.mean()),
                  wins=f"{int((diff > 0).sum())}/{len(diff)}",
                  p_value=float(stats.ttest_rel(a, b).pvalue) if np.any(diff) else 1.0)
-    base_t = [np.median(r["epoch_s"][1:] or r["epoch_s"]) for r in groups.get((attn, baseline), [])]
+    base_t = [_epoch_time(r) for r in groups.get((attn, baseline), [])]
     row["epoch_time_ratio"] = epoch_s / float(np.median(base_t)) if base_t else None
     rows.append(row)
   return rows
@@ -194,9 +204,7 @@ def plot(runs: list[dict], path: str, metrics=("test_acc", "train_loss")) -> Non
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  groups: dict = {}
-  for r in runs:
-    groups.setdefault((r.get("attention", "classical"), r["optimizer"]), []).append(r)
+  groups = _group(runs)
   attns = sorted({a for a, _ in groups})
   fig, axes = plt.subplots(len(attns), len(metrics), squeeze=False,
                            figsize=(6 * len(metrics), 3.8 * len(attns)))

@@ -125,7 +125,7 @@ def simulate(
   every gate is a few vectorised multiply-adds over contiguous memory.
 
   Args:
-    gates: the circuit; rotations read ``angles[:, gate.param]`` (radians).
+    gates: the circuit; rotations read ``angles[..., gate.param]`` (radians).
     n_qubits: number of qubits.
     angles: shape ``(*batch, n_params)``, float32 or float64.
 
@@ -144,10 +144,17 @@ def simulate(
   probs, final = _probabilities(gates, n_qubits, angles)
   # A final CNOT run permutes basis states just before measurement: fold it
   # into the table of Z eigenvalues instead of moving probabilities.
-  readout = np.arange(1 << n_qubits) if final is None else np.argsort(final)
-  bits = (readout[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
-  signs = jnp.asarray(1 - 2 * bits, probs.dtype)
+  order = None if final is None else np.argsort(final)
+  signs = jnp.asarray(z_signs(n_qubits, order), probs.dtype)
   return jnp.moveaxis(jnp.tensordot(signs, probs, axes=1), 0, -1)
+
+
+def z_signs(n_qubits: int, order=None) -> np.ndarray:
+  """``(n_qubits, 2**n_qubits)`` table of Z eigenvalues: row ``i`` is +1 where
+  qubit ``i`` (0 = most significant bit) is 0 in basis state ``order[b]``."""
+  order = np.arange(1 << n_qubits) if order is None else order
+  bits = (order[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
+  return 1 - 2 * bits
 
 
 def probabilities(
@@ -257,5 +264,5 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 
 __all__ = [
     "MAX_QUBITS", "expectations", "memory_per_circuit", "probabilities",
-    "simulate",
+    "simulate", "z_signs",
 ]
