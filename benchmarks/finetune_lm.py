@@ -35,8 +35,8 @@ from flax import nnx
 from tqdm import tqdm
 
 from qsgd_optax.alias import qsgd
-from qsgd_optax.tasks import arithmetic_problems
-from qsgd_optax.transformer import CausalLM
+from qsgd_optax.experiments.tasks import arithmetic_problems
+from qsgd_optax.nn.transformer import CausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LEN = 96

@@ -28,10 +28,10 @@ import jax
 import optax
 from flax import nnx
 
-from qsgd_optax.attention import ScoreCircuit
+from qsgd_optax.nn.attention import ScoreCircuit
 from qsgd_optax.experiments import optimizer
-from qsgd_optax.tasks import topic_sequences
-from qsgd_optax.transformer import TransformerClassifier
+from qsgd_optax.experiments.tasks import topic_sequences
+from qsgd_optax.nn.transformer import TransformerClassifier
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = {

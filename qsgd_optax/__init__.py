@@ -1,18 +1,31 @@
 """qsgd-optax: Superpositional Gradient Descent as an Optax transformation.
 
+The optimizer core lives in this package: the circuit as data
+(:mod:`~qsgd_optax.circuit`), ways to evaluate it
+(:mod:`~qsgd_optax.backends`), the per-leaf rule
+(:mod:`~qsgd_optax.modulation`), the transformation
+(:mod:`~qsgd_optax.superpose`), the optimizer alias (:mod:`~qsgd_optax.alias`)
+and a diagnostic (:mod:`~qsgd_optax.diagnostics`). The paper's models are in
+:mod:`qsgd_optax.nn` and its experiments in :mod:`qsgd_optax.experiments`;
+importing ``qsgd_optax`` imports neither (nor PennyLane).
+
 References:
   Pamuk et al., `Superpositional Gradient Descent
   <https://arxiv.org/abs/2511.01918>`_, 2025.
 """
 
-from qsgd_optax.alias import qsgd
+from types import ModuleType
+
+from qsgd_optax import _deprecated
+from qsgd_optax.alias import PLACEMENTS, qsgd
 from qsgd_optax.circuit import Gate, PerturbationCircuit, entangling_pairs
 from qsgd_optax.drawing import draw
 from qsgd_optax.superpose import SuperposeState, superpose
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "PLACEMENTS",
     "Gate",
     "PerturbationCircuit",
     "SuperposeState",
@@ -21,3 +34,11 @@ __all__ = [
     "qsgd",
     "superpose",
 ]
+
+_deprecated.install()
+
+
+def __getattr__(name: str) -> ModuleType:
+  if name in _deprecated.MOVED:
+    return _deprecated.load(name)
+  raise AttributeError(f"module 'qsgd_optax' has no attribute {name!r}")

@@ -40,7 +40,7 @@ def draw(
   """
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
-  from qsgd_optax import pennylane_backend  # pylint: disable=import-outside-toplevel
+  from qsgd_optax.backends import pennylane as pennylane_backend
 
   circuit = PerturbationCircuit.build(n_qubits, entanglement, layers)
   if theta is None:

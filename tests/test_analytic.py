@@ -5,7 +5,7 @@ import pytest
 
 import reference
 from qsgd_optax import PerturbationCircuit
-from qsgd_optax.analytic import expectations, reduce_turns, sinpi
+from qsgd_optax.backends.analytic import expectations, reduce_turns, sinpi
 
 CLOSED = [c for c in reference.CONFIGS
           if PerturbationCircuit.build(*c).has_closed_form]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from qsgd_optax.attention import MultiHeadAttention, ScoreCircuit
+from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
 
 BACKENDS = ["analytic", "statevector", "pennylane"]
 CIRCUITS = [dict(), dict(depth=1), dict(n_qubits=3, depth=3, entanglement="ring"),
@@ -50,7 +50,7 @@ def test_fourier_degree_is_exact():
   f = c.coefficients(theta, phi)
   assert f.shape == (c.degree + 1,)
   grid = jnp.linspace(-np.pi, np.pi, 50)
-  from qsgd_optax import statevector
+  from qsgd_optax.backends import statevector
   direct = c._readout(statevector.probabilities(c.gates(), 2, c.angles(grid, theta, phi)))
   np.testing.assert_allclose(c.bias(grid, theta, phi), direct, atol=1e-5)
 

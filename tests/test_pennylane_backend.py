@@ -8,7 +8,8 @@ import pennylane as qml
 import pytest
 
 import reference
-from qsgd_optax import PerturbationCircuit, pennylane_backend
+from qsgd_optax import PerturbationCircuit
+from qsgd_optax.backends import pennylane as pennylane_backend
 
 
 @pytest.mark.parametrize("config", reference.CONFIGS, ids=reference.config_id)

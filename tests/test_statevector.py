@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import reference
-from qsgd_optax import PerturbationCircuit, statevector
+from qsgd_optax import PerturbationCircuit
+from qsgd_optax.backends import statevector
 from qsgd_optax.circuit import Gate
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from qsgd_optax.tasks import arithmetic_problems, topic_sequences
+from qsgd_optax.experiments.tasks import arithmetic_problems, topic_sequences
 
 
 def test_topic_sequences_are_seeded_and_separable():

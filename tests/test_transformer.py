@@ -6,8 +6,8 @@ import pytest
 from flax import nnx
 
 import qsgd_optax
-from qsgd_optax.attention import ScoreCircuit
-from qsgd_optax.transformer import CausalLM, TransformerClassifier
+from qsgd_optax.nn.attention import ScoreCircuit
+from qsgd_optax.nn.transformer import CausalLM, TransformerClassifier
 
 
 @pytest.mark.parametrize("circuit", [None, ScoreCircuit.build()], ids=["classical", "quantum"])

@@ -135,7 +135,7 @@ def simulate(
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax.circuit import Gate
-    >>> from qsgd_optax.statevector import simulate
+    >>> from qsgd_optax.backends.statevector import simulate
     >>> z = simulate([Gate("H", (0,)), Gate("RY", (0,), 0)], 1,
     ...              jnp.array([[jnp.pi / 2]]))
     >>> z.round(5)

@@ -1,6 +1,6 @@
 """Small Flax NNX transformers: the paper's classifier and a causal LM.
 
-Both use :class:`qsgd_optax.attention.MultiHeadAttention`, so either can be
+Both use :class:`qsgd_optax.nn.attention.MultiHeadAttention`, so either can be
 the paper's Quantum Transformer (``circuit=ScoreCircuit.build()``) or a
 classical one (``circuit=None``). Pre-norm blocks, learned positions.
 
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from qsgd_optax.attention import MultiHeadAttention, ScoreCircuit
+from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
 
 
 class Block(nnx.Module):
@@ -64,7 +64,7 @@ class TransformerClassifier(nnx.Module):
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.transformer import TransformerClassifier
+    >>> from qsgd_optax.nn.transformer import TransformerClassifier
     >>> model = TransformerClassifier(50, 16, 4, rngs=nnx.Rngs(0))
     >>> model(jnp.zeros((2, 16), jnp.int32), deterministic=True).shape
     (2, 4)
@@ -90,7 +90,7 @@ class CausalLM(nnx.Module):
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.transformer import CausalLM
+    >>> from qsgd_optax.nn.transformer import CausalLM
     >>> lm = CausalLM(30, 12, d_model=16, num_heads=2, d_ff=32, num_layers=1,
     ...               rngs=nnx.Rngs(0))
     >>> lm(jnp.zeros((1, 12), jnp.int32), deterministic=True).shape

@@ -48,7 +48,7 @@ def reduce_turns(x: jax.Array) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.analytic import reduce_turns
+    >>> from qsgd_optax.backends.analytic import reduce_turns
     >>> reduce_turns(jnp.array([2.5, -3.25, 1e30, jnp.nan]))
     Array([0.5 , 0.75, 0.  , 0.  ], dtype=float32)
   """
@@ -102,7 +102,7 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax import PerturbationCircuit
-    >>> from qsgd_optax.analytic import expectations
+    >>> from qsgd_optax.backends.analytic import expectations
     >>> expectations(PerturbationCircuit.build(2, "chain"),
     ...              jnp.array([0.5, 0.5]))
     Array([-1.,  1.], dtype=float32)

@@ -28,7 +28,7 @@ def topic_sequences(n, *, num_classes=4, seq_len=32, vocab_size=96,
   """``(tokens [n, seq_len] int32, labels [n] int32)``; token 0 is unused.
 
   Examples:
-    >>> from qsgd_optax.tasks import topic_sequences
+    >>> from qsgd_optax.experiments.tasks import topic_sequences
     >>> x, y = topic_sequences(8, seed=1)
     >>> x.shape, y.shape, int(x.max()) < 96
     ((8, 32), (8,), True)
@@ -58,7 +58,7 @@ def arithmetic_problems(n, *, seed=0, max_value=20):
   """GSM8K-style problems: ``[(question, worked_answer, final_number)]``.
 
   Examples:
-    >>> from qsgd_optax.tasks import arithmetic_problems
+    >>> from qsgd_optax.experiments.tasks import arithmetic_problems
     >>> q, a, v = arithmetic_problems(1, seed=3)[0]
     >>> a.endswith(f"#### {v}")
     True

@@ -1,7 +1,7 @@
 """Training harness shared by the demo and the benchmarks.
 
-One run trains a :class:`~qsgd_optax.transformer.TransformerClassifier` on
-:func:`~qsgd_optax.tasks.topic_sequences` with a given optimizer and seed:
+One run trains a :class:`~qsgd_optax.nn.transformer.TransformerClassifier` on
+:func:`~qsgd_optax.experiments.tasks.topic_sequences` with a given optimizer and seed:
 each epoch is one jitted ``lax.scan`` over shuffled mini-batches, then the
 test set is evaluated. Wall time per epoch excludes compilation (the first
 call is timed separately).
@@ -25,9 +25,9 @@ import optax
 from flax import nnx
 
 from qsgd_optax.alias import qsgd
-from qsgd_optax.attention import ScoreCircuit
-from qsgd_optax.tasks import topic_sequences
-from qsgd_optax.transformer import TransformerClassifier
+from qsgd_optax.nn.attention import ScoreCircuit
+from qsgd_optax.experiments.tasks import topic_sequences
+from qsgd_optax.nn.transformer import TransformerClassifier
 
 
 def optimizer(name: str, learning_rate, weight_decay: float = 0.0):

@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from qsgd_optax import statevector
+from qsgd_optax.backends import statevector
 from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs
 
 READOUTS = ("expval", "probs")
@@ -65,7 +65,7 @@ class ScoreCircuit:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.attention import ScoreCircuit
+    >>> from qsgd_optax.nn.attention import ScoreCircuit
     >>> c = ScoreCircuit.build(n_qubits=2, depth=1, entanglement="chain")
     >>> theta, phi = jnp.zeros((1, 2)), jnp.zeros((1, 2))
     >>> # <Z_0> + <Z_1> = -sin(s) + sin(s)^2
@@ -200,7 +200,7 @@ _series.defvjp(_series_fwd, _series_bwd)
 def _pennylane_probs(circuit: ScoreCircuit, flat):
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
-  from qsgd_optax.pennylane_backend import apply_gates  # pylint: disable=import-outside-toplevel
+  from qsgd_optax.backends.pennylane import apply_gates
 
   @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits),
              interface="jax")
@@ -226,7 +226,7 @@ class MultiHeadAttention(nnx.Module):
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.attention import MultiHeadAttention, ScoreCircuit
+    >>> from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
     >>> layer = MultiHeadAttention(16, 4, circuit=ScoreCircuit.build(),
     ...                            rngs=nnx.Rngs(0))
     >>> layer(jnp.ones((2, 5, 16)), deterministic=True).shape

@@ -42,7 +42,7 @@ def qnode(circuit: PerturbationCircuit):
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax import PerturbationCircuit
-    >>> from qsgd_optax.pennylane_backend import qnode
+    >>> from qsgd_optax.backends.pennylane import qnode
     >>> q = qnode(PerturbationCircuit.build(2))
     >>> [round(float(z), 4) for z in q(jnp.array([jnp.pi / 2, 0.0]))]
     [-1.0, 0.0]
