@@ -45,7 +45,11 @@ OPTIMIZERS = ["adamw", "qsgd-0.1", "qsgd-0.5", "qsgd-1.0"]
 
 def stdlib_corpus(n_chars):
   files = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "*.py")))
-  text = "".join(open(f, encoding="utf-8", errors="ignore").read() for f in files)
+  parts = []
+  for f in files:
+    with open(f, encoding="utf-8", errors="ignore") as fh:
+      parts.append(fh.read())
+  text = "".join(parts)
   return np.frombuffer(text[:n_chars].encode("ascii", "ignore"), np.uint8)
 
 
@@ -70,8 +74,7 @@ def lm_loss(model, x, mask):
 
 def pretrain(steps, seed=0):
   data = stdlib_corpus(400_000)
-  model = CausalLM(256, LEN, d_model=128, num_heads=4, d_ff=512, num_layers=3,
-                   rngs=nnx.Rngs(seed))
+  model = CausalLM(256, LEN, d_model=128, num_heads=4, d_ff=512, num_layers=3, rngs=nnx.Rngs(seed))
   graphdef, params = nnx.split(model, nnx.Param)
   tx = optax.adamw(optax.warmup_cosine_decay_schedule(0, 2e-3, 50, steps))
   state = tx.init(params)
@@ -82,7 +85,8 @@ def pretrain(steps, seed=0):
     x = jax.vmap(lambda s: jax.lax.dynamic_slice(jnp.asarray(data), (s,), (LEN,)))(starts)
     x = x.astype(jnp.int32)
     loss, grads = jax.value_and_grad(
-        lambda p: lm_loss(nnx.merge(graphdef, p), x, jnp.ones((32, LEN - 1))))(params)
+      lambda p: lm_loss(nnx.merge(graphdef, p), x, jnp.ones((32, LEN - 1)))
+    )(params)
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state, loss
 
@@ -93,8 +97,9 @@ def pretrain(steps, seed=0):
 
 def make_tx(name, lr, steps, warmup):
   schedule = optax.join_schedules(
-      [optax.linear_schedule(0.0, lr, warmup),
-       optax.linear_schedule(lr, 0.0, steps - warmup)], [warmup])
+    [optax.linear_schedule(0.0, lr, warmup), optax.linear_schedule(lr, 0.0, steps - warmup)],
+    [warmup],
+  )
   if name == "adamw":
     inner = optax.adamw(schedule, weight_decay=0.01)
   else:
@@ -113,9 +118,11 @@ def finetune(graphdef, params, name, seed, train, test, lr, warmup):
     def step(carry, i):
       params, state = carry
       loss, grads = jax.value_and_grad(
-          lambda p: lm_loss(nnx.merge(graphdef, p), x[i][None], mask[i][None]))(params)
+        lambda p: lm_loss(nnx.merge(graphdef, p), x[i][None], mask[i][None])
+      )(params)
       updates, state = tx.update(grads, state, params)
       return (optax.apply_updates(params, updates), state), loss
+
     (params, state), losses = jax.lax.scan(step, (params, state), jnp.asarray(order))
     return params, losses
 
@@ -125,12 +132,15 @@ def finetune(graphdef, params, name, seed, train, test, lr, warmup):
   seconds = time.perf_counter() - start
   xt, mt = problem_batch(test)
   held_out = float(jax.jit(lambda p: lm_loss(nnx.merge(graphdef, p), xt, mt))(params))
-  return dict(optimizer=name, seed=seed, mean_train_loss=float(losses.mean()),
-              train_loss_curve=[float(v) for v in
-                                np.convolve(losses, np.ones(50) / 50, "valid")[::25]],
-              held_out_loss=held_out,
-              answer_accuracy=answer_accuracy(graphdef, params, test),
-              seconds=seconds)
+  return dict(
+    optimizer=name,
+    seed=seed,
+    mean_train_loss=float(losses.mean()),
+    train_loss_curve=[float(v) for v in np.convolve(losses, np.ones(50) / 50, "valid")[::25]],
+    held_out_loss=held_out,
+    answer_accuracy=answer_accuracy(graphdef, params, test),
+    seconds=seconds,
+  )
 
 
 def answer_accuracy(graphdef, params, problems, max_new=40):
@@ -148,6 +158,7 @@ def answer_accuracy(graphdef, params, problems, max_new=40):
       pos = jnp.minimum(lengths + i, LEN - 1)
       nxt = jnp.argmax(logits[jnp.arange(x.shape[0]), pos - 1], -1)
       return x.at[jnp.arange(x.shape[0]), pos].set(nxt.astype(x.dtype))
+
     return jax.lax.fori_loop(0, max_new, body, x)
 
   out = np.asarray(decode(jnp.asarray(x)))
@@ -178,8 +189,7 @@ def main():
   for seed in range(args.seeds):
     train = arithmetic_problems(args.train, seed=seed)
     for name in tqdm(OPTIMIZERS, desc=f"fine-tune seed {seed}"):
-      runs.append(finetune(graphdef, params, name, seed, train, test, args.lr,
-                           args.warmup))
+      runs.append(finetune(graphdef, params, name, seed, train, test, args.lr, args.warmup))
   summary = []
   base = {r["seed"]: r for r in runs if r["optimizer"] == "adamw"}
   for name in OPTIMIZERS:
@@ -193,28 +203,38 @@ def main():
       row["train_loss_diff_vs_adamw"] = float(d.mean())
       row["lower_train_loss_wins"] = f"{int((d < 0).sum())}/{len(d)}"
     summary.append(row)
-  lines = [f"{platform.machine()}, {os.cpu_count()} cores; jax {jax.__version__}; "
-           f"{time.strftime('%Y-%m-%d')}; pre-train loss {pre_loss:.3f} after "
-           f"{args.pretrain_steps} steps; {args.train} fine-tuning problems, "
-           f"{args.test} held out; {args.seeds} seeds.", "",
-           "| optimizer | mean train loss (paper's metric) | diff vs adamw (lower in) | "
-           "held-out loss | answer accuracy | s/epoch |", "| --- | --- | --- | --- | --- | --- |"]
+  lines = [
+    f"{platform.machine()}, {os.cpu_count()} cores; jax {jax.__version__}; "
+    f"{time.strftime('%Y-%m-%d')}; pre-train loss {pre_loss:.3f} after "
+    f"{args.pretrain_steps} steps; {args.train} fine-tuning problems, "
+    f"{args.test} held out; {args.seeds} seeds.",
+    "",
+    "| optimizer | mean train loss (paper's metric) | diff vs adamw (lower in) | "
+    "held-out loss | answer accuracy | s/epoch |",
+    "| --- | --- | --- | --- | --- | --- |",
+  ]
   for r in summary:
-    f = lambda k, s=1: f"{s * r[k][0]:.4f} +- {s * r[k][1]:.4f}"
-    diff = (f"{r['train_loss_diff_vs_adamw']:+.4f} ({r['lower_train_loss_wins']})"
-            if "train_loss_diff_vs_adamw" in r else "")
-    lines.append(f"| {r['optimizer']} | {f('mean_train_loss')} | {diff} | "
-                 f"{f('held_out_loss')} | {100 * r['answer_accuracy'][0]:.1f}% +- "
-                 f"{100 * r['answer_accuracy'][1]:.1f} | {r['seconds'][0]:.1f} |")
+    f = lambda k, s=1, r=r: f"{s * r[k][0]:.4f} +- {s * r[k][1]:.4f}"
+    diff = (
+      f"{r['train_loss_diff_vs_adamw']:+.4f} ({r['lower_train_loss_wins']})"
+      if "train_loss_diff_vs_adamw" in r
+      else ""
+    )
+    lines.append(
+      f"| {r['optimizer']} | {f('mean_train_loss')} | {diff} | "
+      f"{f('held_out_loss')} | {100 * r['answer_accuracy'][0]:.1f}% +- "
+      f"{100 * r['answer_accuracy'][1]:.1f} | {r['seconds'][0]:.1f} |"
+    )
   md = "\n".join(lines)
   with open(os.path.join(args.out, "finetune_lm.json"), "w") as fh:
-    json.dump(dict(args=vars(args), pretrain_loss=pre_loss, summary=summary,
-                   runs=runs), fh)
+    json.dump(dict(args=vars(args), pretrain_loss=pre_loss, summary=summary, runs=runs), fh)
   with open(os.path.join(args.out, "finetune_lm.md"), "w") as fh:
     fh.write(md + "\n")
   import matplotlib  # pylint: disable=import-outside-toplevel
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
   fig, ax = plt.subplots(figsize=(7, 4))
   for name in OPTIMIZERS:
     curves = np.array([r["train_loss_curve"] for r in runs if r["optimizer"] == name])

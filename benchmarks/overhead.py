@@ -42,27 +42,38 @@ def transformer_tree(n_params, dtype=jnp.float32, d_model=None, seed=0):
   vocab = max(256, (n_params - n_layers * per_layer) // d_model)
   shapes = {"embed": (vocab, d_model)}
   for i in range(n_layers):
-    shapes.update({
-        f"l{i}/qkv": (d_model, 3 * d_model), f"l{i}/qkv_b": (3 * d_model,),
-        f"l{i}/out": (d_model, d_model), f"l{i}/out_b": (d_model,),
-        f"l{i}/mlp_in": (d_model, 4 * d_model), f"l{i}/mlp_in_b": (4 * d_model,),
-        f"l{i}/mlp_out": (4 * d_model, d_model), f"l{i}/mlp_out_b": (d_model,),
-        f"l{i}/ln1": (d_model,), f"l{i}/ln2": (d_model,),
-        f"l{i}/ln1_b": (d_model,), f"l{i}/ln2_b": (d_model,),
-    })
+    shapes.update(
+      {
+        f"l{i}/qkv": (d_model, 3 * d_model),
+        f"l{i}/qkv_b": (3 * d_model,),
+        f"l{i}/out": (d_model, d_model),
+        f"l{i}/out_b": (d_model,),
+        f"l{i}/mlp_in": (d_model, 4 * d_model),
+        f"l{i}/mlp_in_b": (4 * d_model,),
+        f"l{i}/mlp_out": (4 * d_model, d_model),
+        f"l{i}/mlp_out_b": (d_model,),
+        f"l{i}/ln1": (d_model,),
+        f"l{i}/ln2": (d_model,),
+        f"l{i}/ln1_b": (d_model,),
+        f"l{i}/ln2_b": (d_model,),
+      }
+    )
   keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
-  return {name: (jax.random.normal(k, s, jnp.float32) * 0.02).astype(dtype)
-          for k, (name, s) in zip(keys, shapes.items())}
+  return {
+    name: (jax.random.normal(k, s, jnp.float32) * 0.02).astype(dtype)
+    for k, (name, s) in zip(keys, shapes.items())
+  }
 
 
 def candidates(lr=1e-3):
   return {
-      "adamw": optax.adamw(lr),
-      "superpose+adamw": optax.chain(qsgd_optax.superpose(0.5), optax.adamw(lr)),
-      "qsgd": qsgd_optax.qsgd(lr),
-      "qsgd(update)": qsgd_optax.qsgd(lr, placement="update"),
-      "superpose(ring)+adamw": optax.chain(
-          qsgd_optax.superpose(0.5, entanglement="ring"), optax.adamw(lr)),
+    "adamw": optax.adamw(lr),
+    "superpose+adamw": optax.chain(qsgd_optax.superpose(0.5), optax.adamw(lr)),
+    "qsgd": qsgd_optax.qsgd(lr),
+    "qsgd(update)": qsgd_optax.qsgd(lr, placement="update"),
+    "superpose(ring)+adamw": optax.chain(
+      qsgd_optax.superpose(0.5, entanglement="ring"), optax.adamw(lr)
+    ),
   }
 
 
@@ -74,6 +85,7 @@ def make_step(tx):
   def step(params, state, grads):
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state
+
   return jax.jit(step, donate_argnums=(0, 1))
 
 
@@ -93,51 +105,69 @@ def bench_size(label, n_params, dtype, repeats, names=None):
     temp = getattr(mem, "temp_size_in_bytes", None) if mem else None
     params, state = step(params, state, grads)  # Warm-up.
     jax.block_until_ready(params)
-    runs[name] = dict(step=step, params=params, state=state, times=[],
-                      state_bytes=tree_bytes(state), temp_bytes=temp)
+    runs[name] = dict(
+      step=step,
+      params=params,
+      state=state,
+      times=[],
+      state_bytes=tree_bytes(state),
+      temp_bytes=temp,
+    )
   rng = random.Random(0)
   for _ in range(repeats):  # Interleaved, in a shuffled order each round.
     order = list(runs.items())
     rng.shuffle(order)
-    for name, run in order:
+    for _, run in order:
       # An untimed step first: time the steady state, not the caches another
       # candidate just left cold.
-      run["params"], run["state"] = run["step"](run["params"], run["state"],
-                                                grads)
+      run["params"], run["state"] = run["step"](run["params"], run["state"], grads)
       jax.block_until_ready(run["params"])
       start = time.perf_counter()
-      run["params"], run["state"] = run["step"](run["params"], run["state"],
-                                                grads)
+      run["params"], run["state"] = run["step"](run["params"], run["state"], grads)
       jax.block_until_ready(run["params"])
       run["times"].append(time.perf_counter() - start)
   base = statistics.median(runs["adamw"]["times"])
   rows = []
   for name, run in runs.items():
     med = statistics.median(run["times"])
-    rows.append(dict(
-        size=label, n_params=int(sum(p.size for p in jax.tree.leaves(params0))),
-        dtype=jnp.dtype(dtype).name, optimizer=name, median_s=med,
-        ratio_to_adamw=med / base, state_bytes=run["state_bytes"],
-        temp_bytes=run["temp_bytes"], repeats=repeats,
+    rows.append(
+      dict(
+        size=label,
+        n_params=int(sum(p.size for p in jax.tree.leaves(params0))),
+        dtype=jnp.dtype(dtype).name,
+        optimizer=name,
+        median_s=med,
+        ratio_to_adamw=med / base,
+        state_bytes=run["state_bytes"],
+        temp_bytes=run["temp_bytes"],
+        repeats=repeats,
         p25_s=float(np.percentile(run["times"], 25)),
-        p75_s=float(np.percentile(run["times"], 75))))
-    print(f"{label:>9} {rows[-1]['dtype']:>8} {name:>22}: {med * 1e3:8.2f} ms "
-          f"x{med / base:.3f}  state {run['state_bytes'] / 2**20:.1f} MiB",
-          flush=True)
+        p75_s=float(np.percentile(run["times"], 75)),
+      )
+    )
+    print(
+      f"{label:>9} {rows[-1]['dtype']:>8} {name:>22}: {med * 1e3:8.2f} ms "
+      f"x{med / base:.3f}  state {run['state_bytes'] / 2**20:.1f} MiB",
+      flush=True,
+    )
   return rows
 
 
 def markdown(rows, meta):
-  lines = [f"Device: {meta['device']}; jax {meta['jax']}; {meta['date']}; "
-           f"{meta['repeats']} interleaved repeats, median.", "",
-           "| params | dtype | optimizer | median ms | ratio to adamw | "
-           "state MiB | temp MiB |", "| --- | --- | --- | --- | --- | --- | --- |"]
+  lines = [
+    f"Device: {meta['device']}; jax {meta['jax']}; {meta['date']}; "
+    f"{meta['repeats']} interleaved repeats, median.",
+    "",
+    "| params | dtype | optimizer | median ms | ratio to adamw | state MiB | temp MiB |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ]
   for r in rows:
     temp = "" if r["temp_bytes"] is None else f"{r['temp_bytes'] / 2**20:.1f}"
     lines.append(
-        f"| {r['n_params'] / 1e6:.1f}M | {r['dtype']} | {r['optimizer']} | "
-        f"{r['median_s'] * 1e3:.2f} | {r['ratio_to_adamw']:.3f} | "
-        f"{r['state_bytes'] / 2**20:.1f} | {temp} |")
+      f"| {r['n_params'] / 1e6:.1f}M | {r['dtype']} | {r['optimizer']} | "
+      f"{r['median_s'] * 1e3:.2f} | {r['ratio_to_adamw']:.3f} | "
+      f"{r['state_bytes'] / 2**20:.1f} | {temp} |"
+    )
   return "\n".join(lines)
 
 
@@ -151,18 +181,21 @@ def main():
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   device = jax.devices()[0]
-  meta = dict(device=f"{device.platform}: {getattr(device, 'device_kind', '')} "
-                     f"({platform.processor() or platform.machine()}, "
-                     f"{os.cpu_count()} cores)",
-              jax=jax.__version__, date=time.strftime("%Y-%m-%d"),
-              repeats=args.repeats)
+  meta = dict(
+    device=f"{device.platform}: {getattr(device, 'device_kind', '')} "
+    f"({platform.processor() or platform.machine()}, "
+    f"{os.cpu_count()} cores)",
+    jax=jax.__version__,
+    date=time.strftime("%Y-%m-%d"),
+    repeats=args.repeats,
+  )
   rows = []
   for size in args.sizes:
-    rows += bench_size(f"{size:.0e}", int(size), jnp.float32, args.repeats,
-                       args.only)
+    rows += bench_size(f"{size:.0e}", int(size), jnp.float32, args.repeats, args.only)
   if args.bf16_size:
-    rows += bench_size(f"{args.bf16_size:.0e}", int(args.bf16_size),
-                       jnp.bfloat16, args.repeats, args.only)
+    rows += bench_size(
+      f"{args.bf16_size:.0e}", int(args.bf16_size), jnp.bfloat16, args.repeats, args.only
+    )
   name = f"overhead-{device.platform}"
   with open(os.path.join(args.out, name + ".json"), "w") as f:
     json.dump(dict(meta=meta, rows=rows), f, indent=1)

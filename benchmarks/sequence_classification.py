@@ -27,8 +27,15 @@ from tqdm import tqdm
 from qsgd_optax import experiments
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OPTIMIZERS = ["adam", "qsgd-0.1", "qsgd-0.5", "qsgd-1.0", "qsgd-0.1-update",
-              "qsgd-0.5-update", "qsgd-1.0-update"]
+OPTIMIZERS = [
+  "adam",
+  "qsgd-0.1",
+  "qsgd-0.5",
+  "qsgd-1.0",
+  "qsgd-0.1-update",
+  "qsgd-0.5-update",
+  "qsgd-1.0-update",
+]
 QUANTUM_OPTIMIZERS = ["adam", "qsgd-0.5"]
 
 
@@ -37,8 +44,9 @@ def main():
   parser.add_argument("--seeds", type=int, default=5)
   parser.add_argument("--epochs", type=int, default=10)
   parser.add_argument("--optimizers", nargs="+", default=OPTIMIZERS)
-  parser.add_argument("--quantum", action="store_true",
-                      help="add quantum-attention runs (2x2 design)")
+  parser.add_argument(
+    "--quantum", action="store_true", help="add quantum-attention runs (2x2 design)"
+  )
   parser.add_argument("--quick", action="store_true")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   args = parser.parse_args()
@@ -53,24 +61,29 @@ def main():
     for seed in range(args.seeds):
       for attn, opt in arms:
         setup = experiments.ClassificationSetup(
-            epochs=args.epochs, quantum_attention=attn == "quantum")
+          epochs=args.epochs, quantum_attention=attn == "quantum"
+        )
         bar.set_description(f"seed {seed} {attn} {opt}")
-        run = experiments.train_classifier(setup, opt, seed,
-                                           on_epoch=lambda _: bar.update())
+        run = experiments.train_classifier(setup, opt, seed, on_epoch=lambda _: bar.update())
         run["attention"] = attn
         runs.append(run)
   rows = experiments.summarize(runs)
-  meta = dict(command="python benchmarks/sequence_classification.py " +
-              " ".join(f"--{k}" for k, v in vars(args).items() if v is True),
-              machine=f"{platform.machine()}, {os.cpu_count()} cores, "
-                      f"{jax.devices()[0].platform}",
-              jax=jax.__version__, date=time.strftime("%Y-%m-%d"),
-              seeds=args.seeds, epochs=args.epochs,
-              setup=vars(experiments.ClassificationSetup()))
+  meta = dict(
+    command="python benchmarks/sequence_classification.py "
+    + " ".join(f"--{k}" for k, v in vars(args).items() if v is True),
+    machine=f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
+    jax=jax.__version__,
+    date=time.strftime("%Y-%m-%d"),
+    seeds=args.seeds,
+    epochs=args.epochs,
+    setup=vars(experiments.ClassificationSetup()),
+  )
   with open(os.path.join(args.out, "sequence_classification.json"), "w") as f:
     json.dump(dict(meta=meta, summary=rows, runs=runs), f)
-  md = (f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; "
-        f"{args.seeds} seeds x {args.epochs} epochs.\n\n" + experiments.markdown(rows))
+  md = (
+    f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; "
+    f"{args.seeds} seeds x {args.epochs} epochs.\n\n" + experiments.markdown(rows)
+  )
   with open(os.path.join(args.out, "sequence_classification.md"), "w") as f:
     f.write(md + "\n")
   experiments.plot(runs, os.path.join(args.out, "sequence_classification.png"))

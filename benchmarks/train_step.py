@@ -24,30 +24,32 @@ import statistics
 import time
 
 import jax
-
 import optax
 from flax import nnx
 
-from qsgd_optax.nn.attention import ScoreCircuit
 from qsgd_optax.experiments import optimizer
 from qsgd_optax.experiments.tasks import topic_sequences
+from qsgd_optax.nn.attention import ScoreCircuit
 from qsgd_optax.nn.transformer import TransformerClassifier
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = {
-    "paper (d=64, 2 layers, batch 32)": dict(model={}, batch=32),
-    "wide (d=256, 4 layers, batch 64)": dict(
-        model=dict(d_model=256, num_heads=8, d_ff=1024, num_layers=4), batch=64),
+  "paper (d=64, 2 layers, batch 32)": dict(model={}, batch=32),
+  "wide (d=256, 4 layers, batch 64)": dict(
+    model=dict(d_model=256, num_heads=8, d_ff=1024, num_layers=4), batch=64
+  ),
 }
 OPTIMIZERS = ("adam", "qsgd-0.5", "qsgd-0.5-update")
-ATTENTION = {"classical": None, "quantum (Fourier)": "analytic",
-             "quantum (per-score statevector)": "statevector"}
+ATTENTION = {
+  "classical": None,
+  "quantum (Fourier)": "analytic",
+  "quantum (per-score statevector)": "statevector",
+}
 
 
 def make_step(model_kw, circuit, opt_name, batch):
   x, y = topic_sequences(batch, seed=0)
-  model = TransformerClassifier(96, 32, 4, circuit=circuit, rngs=nnx.Rngs(0),
-                                **model_kw)
+  model = TransformerClassifier(96, 32, 4, circuit=circuit, rngs=nnx.Rngs(0), **model_kw)
   graphdef, params = nnx.split(model, nnx.Param)
   tx = optimizer(opt_name, 1e-3)
 
@@ -67,16 +69,23 @@ def make_step(model_kw, circuit, opt_name, batch):
   params, opt_state = step(params, opt_state, key)
   jax.block_until_ready(params)
   n = sum(p.size for p in jax.tree.leaves(params))
-  return dict(step=step, carry=(params, opt_state), key=key, n_params=int(n),
-              temp_bytes=getattr(mem, "temp_size_in_bytes", None), times=[])
+  return dict(
+    step=step,
+    carry=(params, opt_state),
+    key=key,
+    n_params=int(n),
+    temp_bytes=getattr(mem, "temp_size_in_bytes", None),
+    times=[],
+  )
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--repeats", type=int, default=30)
   parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--no-statevector", action="store_true",
-                      help="skip the (slow) per-score statevector attention")
+  parser.add_argument(
+    "--no-statevector", action="store_true", help="skip the (slow) per-score statevector attention"
+  )
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   args = parser.parse_args()
   repeats = 5 if args.quick else args.repeats
@@ -105,26 +114,40 @@ def main():
         run["times"].append(time.perf_counter() - start)
     med = {k: statistics.median(r["times"]) for k, r in runs.items()}
     for (attn, opt), run in runs.items():
-      rows.append(dict(
-          size=size, attention=attn, optimizer=opt, n_params=run["n_params"],
+      rows.append(
+        dict(
+          size=size,
+          attention=attn,
+          optimizer=opt,
+          n_params=run["n_params"],
           median_ms=med[(attn, opt)] * 1e3,
           ratio_to_adam=med[(attn, opt)] / med[(attn, "adam")],
           ratio_to_classical=med[(attn, opt)] / med[("classical", opt)],
-          temp_mib=None if run["temp_bytes"] is None else run["temp_bytes"] / 2**20))
+          temp_mib=None if run["temp_bytes"] is None else run["temp_bytes"] / 2**20,
+        )
+      )
       print(rows[-1], flush=True)
   device = jax.devices()[0]
-  meta = dict(device=f"{device.platform} {getattr(device, 'device_kind', '')} "
-                     f"({os.cpu_count()} cores)", jax=jax.__version__,
-              date=time.strftime("%Y-%m-%d"), repeats=repeats)
-  lines = [f"Device: {meta['device']}; jax {meta['jax']}; {meta['date']}; "
-           f"{repeats} interleaved repeats, median.", "",
-           "| model | attention | optimizer | params | step ms | vs adam | "
-           "vs classical | temp MiB |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  meta = dict(
+    device=f"{device.platform} {getattr(device, 'device_kind', '')} ({os.cpu_count()} cores)",
+    jax=jax.__version__,
+    date=time.strftime("%Y-%m-%d"),
+    repeats=repeats,
+  )
+  lines = [
+    f"Device: {meta['device']}; jax {meta['jax']}; {meta['date']}; "
+    f"{repeats} interleaved repeats, median.",
+    "",
+    "| model | attention | optimizer | params | step ms | vs adam | vs classical | temp MiB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  ]
   for r in rows:
     temp = "" if r["temp_mib"] is None else f"{r['temp_mib']:.1f}"
-    lines.append(f"| {r['size']} | {r['attention']} | {r['optimizer']} | "
-                 f"{r['n_params']:,} | {r['median_ms']:.2f} | "
-                 f"{r['ratio_to_adam']:.3f} | {r['ratio_to_classical']:.2f} | {temp} |")
+    lines.append(
+      f"| {r['size']} | {r['attention']} | {r['optimizer']} | "
+      f"{r['n_params']:,} | {r['median_ms']:.2f} | "
+      f"{r['ratio_to_adam']:.3f} | {r['ratio_to_classical']:.2f} | {temp} |"
+    )
   name = f"train_step-{device.platform}"
   with open(os.path.join(args.out, name + ".json"), "w") as f:
     json.dump(dict(meta=meta, rows=rows), f, indent=1)

@@ -13,7 +13,6 @@ import qsgd_optax
 
 
 class MLP(nn.Module):
-
   @nn.compact
   def __call__(self, x):
     return nn.Dense(1)(nn.tanh(nn.Dense(64)(x)))
@@ -23,15 +22,16 @@ def main():
   x = jnp.linspace(-3, 3, 256)[:, None]
   y = jnp.sin(2 * x)
   model = MLP()
-  tx = optax.chain(qsgd_optax.superpose(0.5, entanglement="ring"),
-                   optax.adamw(3e-3))
+  tx = optax.chain(qsgd_optax.superpose(0.5, entanglement="ring"), optax.adamw(3e-3))
   state = train_state.TrainState.create(
-      apply_fn=model.apply, params=model.init(jax.random.PRNGKey(0), x), tx=tx)
+    apply_fn=model.apply, params=model.init(jax.random.PRNGKey(0), x), tx=tx
+  )
 
   @jax.jit
   def step(state):
     def loss_fn(params):
       return jnp.mean((state.apply_fn(params, x) - y) ** 2)
+
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), loss  # Passes params to tx.
 

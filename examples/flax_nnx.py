@@ -11,7 +11,6 @@ import qsgd_optax
 
 
 class MLP(nnx.Module):
-
   def __init__(self, rngs):
     self.l1 = nnx.Linear(1, 64, rngs=rngs)
     self.l2 = nnx.Linear(64, 1, rngs=rngs)
@@ -24,8 +23,7 @@ def main():
   x = jnp.linspace(-3, 3, 256)[:, None]
   y = jnp.sin(2 * x)
   model = MLP(nnx.Rngs(0))
-  optimizer = nnx.Optimizer(model, qsgd_optax.qsgd(3e-3, quantum_weight=0.5),
-                            wrt=nnx.Param)
+  optimizer = nnx.Optimizer(model, qsgd_optax.qsgd(3e-3, quantum_weight=0.5), wrt=nnx.Param)
 
   @nnx.jit
   def step(model, optimizer):

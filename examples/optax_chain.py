@@ -28,8 +28,10 @@ def spirals(n, seed):
 
 def init_mlp(key, sizes=(2, 64, 64, 2)):
   keys = jax.random.split(key, len(sizes) - 1)
-  return [{"w": jax.random.normal(k, (a, b)) * np.sqrt(2 / a), "b": jnp.zeros(b)}
-          for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+  return [
+    {"w": jax.random.normal(k, (a, b)) * np.sqrt(2 / a), "b": jnp.zeros(b)}
+    for k, a, b in zip(keys, sizes[:-1], sizes[1:])
+  ]
 
 
 def forward(params, x):
@@ -65,17 +67,20 @@ def train(tx, seed, steps=500, batch=128):
 def main(seeds=(0, 1, 2)):
   lr = optax.cosine_decay_schedule(3e-3, 500)
   optimizers = {
-      "adamw": lambda: optax.adamw(lr),
-      "superpose+adamw": lambda: optax.chain(
-          qsgd_optax.superpose(quantum_weight=0.5), optax.adamw(lr)),
+    "adamw": lambda: optax.adamw(lr),
+    "superpose+adamw": lambda: optax.chain(
+      qsgd_optax.superpose(quantum_weight=0.5), optax.adamw(lr)
+    ),
   }
   print(f"two spirals, MLP 2-64-64-2, 500 steps, seeds {list(seeds)}")
   for name, make in optimizers.items():
     start = time.perf_counter()
     runs = np.array([train(make(), s) for s in seeds])
-    print(f"{name:>16}: train loss {runs[:, 0].mean():.4f} +- {runs[:, 0].std():.4f}"
-          f"   test acc {runs[:, 1].mean():.3f} +- {runs[:, 1].std():.3f}"
-          f"   ({time.perf_counter() - start:.1f}s)")
+    print(
+      f"{name:>16}: train loss {runs[:, 0].mean():.4f} +- {runs[:, 0].std():.4f}"
+      f"   test acc {runs[:, 1].mean():.3f} +- {runs[:, 1].std():.3f}"
+      f"   ({time.perf_counter() - start:.1f}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ def circuit(angles):
 
 def main():
   print(qml.draw(circuit)(np.zeros(N_QUBITS)))
-  tx = optax.chain(qsgd_optax.superpose(0.5, N_QUBITS, circuit=circuit),
-                   optax.adamw(1e-2))
+  tx = optax.chain(qsgd_optax.superpose(0.5, N_QUBITS, circuit=circuit), optax.adamw(1e-2))
   target = jnp.array([1.0, -1.0, 0.5, 2.0, -0.5])
   loss = lambda p: jnp.sum((p - target) ** 2)
   params = jnp.zeros(5)

@@ -17,11 +17,14 @@ import os
 if "XLA_FLAGS" not in os.environ:  # Simulate 8 devices when only a CPU is here.
   os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import qsgd_optax
 
@@ -33,7 +36,7 @@ def main():
   sizes = [32, 256, 256, 1]
   key = jax.random.PRNGKey(0)
   params = []
-  for a, b in zip(sizes[:-1], sizes[1:]):
+  for a, b in itertools.pairwise(sizes):
     key, sub = jax.random.split(key)
     params.append({"w": jax.random.normal(sub, (a, b)) / np.sqrt(a), "b": jnp.zeros(b)})
 
@@ -65,8 +68,10 @@ def main():
     if i % 100 == 0:
       print(f"step {i:3d}  loss {float(loss):.4f}")
   mu = state[1][0].mu[0]["w"]
-  print(f"{len(devices)} devices, mesh {dict(mesh.shape)}; first weight sharded "
-        f"{params[0]['w'].sharding.spec}, its Adam moment {mu.sharding.spec}")
+  print(
+    f"{len(devices)} devices, mesh {dict(mesh.shape)}; first weight sharded "
+    f"{params[0]['w'].sharding.spec}, its Adam moment {mu.sharding.spec}"
+  )
 
 
 if __name__ == "__main__":

@@ -25,14 +25,14 @@ from qsgd_optax.superpose import SuperposeState, superpose
 __version__ = "0.2.0"
 
 __all__ = [
-    "PLACEMENTS",
-    "Gate",
-    "PerturbationCircuit",
-    "SuperposeState",
-    "draw",
-    "entangling_pairs",
-    "qsgd",
-    "superpose",
+  "PLACEMENTS",
+  "Gate",
+  "PerturbationCircuit",
+  "SuperposeState",
+  "draw",
+  "entangling_pairs",
+  "qsgd",
+  "superpose",
 ]
 
 _deprecated.install()

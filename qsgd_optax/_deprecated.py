@@ -16,12 +16,12 @@ from types import ModuleType
 from typing import Optional
 
 MOVED = {
-    "analytic": "qsgd_optax.backends.analytic",
-    "statevector": "qsgd_optax.backends.statevector",
-    "pennylane_backend": "qsgd_optax.backends.pennylane",
-    "attention": "qsgd_optax.nn.attention",
-    "transformer": "qsgd_optax.nn.transformer",
-    "tasks": "qsgd_optax.experiments.tasks",
+  "analytic": "qsgd_optax.backends.analytic",
+  "statevector": "qsgd_optax.backends.statevector",
+  "pennylane_backend": "qsgd_optax.backends.pennylane",
+  "attention": "qsgd_optax.nn.attention",
+  "transformer": "qsgd_optax.nn.transformer",
+  "tasks": "qsgd_optax.experiments.tasks",
 }
 
 
@@ -29,9 +29,9 @@ def load(old: str) -> ModuleType:
   """The module that ``qsgd_optax.<old>`` became, with a warning."""
   new = MOVED[old]
   warnings.warn(
-      f"qsgd_optax.{old} moved to {new}; the old name will be removed.",
-      DeprecationWarning,
-      stacklevel=3,
+    f"qsgd_optax.{old} moved to {new}; the old name will be removed.",
+    DeprecationWarning,
+    stacklevel=3,
   )
   return importlib.import_module(new)
 
@@ -52,7 +52,7 @@ class Finder(importlib.abc.MetaPathFinder):
   """Resolves ``import qsgd_optax.<old>`` to the moved module."""
 
   def find_spec(
-      self, fullname: str, path: object = None, target: object = None
+    self, fullname: str, path: object = None, target: object = None
   ) -> Optional[importlib.machinery.ModuleSpec]:
     prefix, _, name = fullname.rpartition(".")
     if prefix != "qsgd_optax" or name not in MOVED:

@@ -17,7 +17,7 @@ PLACEMENTS = ("gradient", "update", "direction")
 
 
 def _sum_of(
-    a: optax.GradientTransformation, b: optax.GradientTransformation
+  a: optax.GradientTransformation, b: optax.GradientTransformation
 ) -> optax.GradientTransformationExtraArgs:
   """Applies ``a`` and ``b`` to the same input and adds their outputs."""
   a = optax.with_extra_args_support(a)
@@ -35,23 +35,23 @@ def _sum_of(
 
 
 def qsgd(
-    learning_rate: optax.ScalarOrSchedule,
-    quantum_weight: optax.ScalarOrSchedule = 0.5,
-    n_qubits: int = 4,
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    weight_decay: float = 1e-4,
-    mask: Optional[Union[Any, Callable[[optax.Params], Any]]] = None,
-    placement: str = "gradient",
-    *,
-    entanglement: Entanglement = None,
-    layers: int = 1,
-    coverage: str = "all",
-    backend: str = "auto",
-    shots: Optional[int] = None,
-    key: Union[int, jax.Array] = 0,
-    circuit: Optional[Callable[[jax.Array], Any]] = None,
+  learning_rate: optax.ScalarOrSchedule,
+  quantum_weight: optax.ScalarOrSchedule = 0.5,
+  n_qubits: int = 4,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  weight_decay: float = 1e-4,
+  mask: Optional[Union[Any, Callable[[optax.Params], Any]]] = None,
+  placement: str = "gradient",
+  *,
+  entanglement: Entanglement = None,
+  layers: int = 1,
+  coverage: str = "all",
+  backend: str = "auto",
+  shots: Optional[int] = None,
+  key: Union[int, jax.Array] = 0,
+  circuit: Optional[Callable[[jax.Array], Any]] = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Superpositional Gradient Descent: AdamW with a quantum perturbation.
 
@@ -129,14 +129,12 @@ def qsgd(
   """
   _checks.choice(placement, "placement", PLACEMENTS)
   perturb = functools.partial(
-      _build, quantum_weight, n_qubits, entanglement, layers, coverage, backend, shots, key, circuit
+    _build, quantum_weight, n_qubits, entanglement, layers, coverage, backend, shots, key, circuit
   )
   if placement == "gradient":
     return optax.chain(
-        perturb(term_only=False),
-        optax.adamw(
-            learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=mask
-        ),
+      perturb(term_only=False),
+      optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=mask),
     )
   adam = optax.scale_by_adam(b1, b2, eps)
   if placement == "update":
@@ -144,9 +142,9 @@ def qsgd(
   else:
     direction = optax.chain(adam, perturb(term_only=False, weight_bound=1.0))
   return optax.chain(
-      direction,
-      optax.add_decayed_weights(weight_decay, mask),
-      optax.scale_by_learning_rate(learning_rate),
+    direction,
+    optax.add_decayed_weights(weight_decay, mask),
+    optax.scale_by_learning_rate(learning_rate),
   )
 
 

@@ -35,9 +35,7 @@ class Gate:
   param: Optional[int] = None
 
 
-def entangling_pairs(
-    entanglement: Entanglement, n_qubits: int
-) -> tuple[tuple[int, int], ...]:
+def entangling_pairs(entanglement: Entanglement, n_qubits: int) -> tuple[tuple[int, int], ...]:
   """CNOT ``(control, target)`` pairs of an entangling pattern.
 
   Args:
@@ -57,21 +55,20 @@ def entangling_pairs(
       chain = tuple((i, i + 1) for i in range(n_qubits - 1))
       return chain + (((n_qubits - 1, 0),) if n_qubits > 1 else ())
     raise ValueError(
-        f"entanglement must be None, 'chain', 'ring' or a sequence of "
-        f"(control, target) pairs, got {entanglement!r}."
+      f"entanglement must be None, 'chain', 'ring' or a sequence of "
+      f"(control, target) pairs, got {entanglement!r}."
     )
   try:
     pairs = tuple((int(c), int(t)) for c, t in entanglement)
   except (TypeError, ValueError) as e:
     raise TypeError(
-        "entanglement must be None, 'chain', 'ring' or a sequence of "
-        f"(control, target) integer pairs, got {entanglement!r}."
+      "entanglement must be None, 'chain', 'ring' or a sequence of "
+      f"(control, target) integer pairs, got {entanglement!r}."
     ) from e
   for c, t in pairs:
     if not (0 <= c < n_qubits and 0 <= t < n_qubits) or c == t:
       raise ValueError(
-          f"entanglement pair ({c}, {t}) must name two different qubits in "
-          f"[0, {n_qubits - 1}]."
+        f"entanglement pair ({c}, {t}) must name two different qubits in [0, {n_qubits - 1}]."
       )
   return pairs
 
@@ -100,7 +97,7 @@ class PerturbationCircuit:
 
   @classmethod
   def build(
-      cls, n_qubits: int, entanglement: Entanglement = None, layers: int = 1
+    cls, n_qubits: int, entanglement: Entanglement = None, layers: int = 1
   ) -> PerturbationCircuit:
     return cls(n_qubits, entangling_pairs(entanglement, n_qubits), layers)
 

@@ -8,11 +8,11 @@ from qsgd_optax.circuit import Entanglement, PerturbationCircuit
 
 
 def draw(
-    n_qubits: int = 4,
-    entanglement: Entanglement = None,
-    layers: int = 1,
-    theta: Optional[np.ndarray] = None,
-    decimals: Optional[int] = 2,
+  n_qubits: int = 4,
+  entanglement: Entanglement = None,
+  layers: int = 1,
+  theta: Optional[np.ndarray] = None,
+  decimals: Optional[int] = 2,
 ) -> str:
   """Draws the circuit that :func:`superpose` simulates, as text.
 

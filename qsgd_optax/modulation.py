@@ -45,11 +45,11 @@ class LeafRule:
 def is_modulated(g: Any, p: Any) -> bool:
   """Whether a (gradient, parameter) leaf pair gets a modulation."""
   return (
-      g is not None
-      and p is not None
-      and jnp.issubdtype(g.dtype, jnp.floating)
-      and jnp.issubdtype(p.dtype, jnp.floating)
-      and g.size > 0
+    g is not None
+    and p is not None
+    and jnp.issubdtype(g.dtype, jnp.floating)
+    and jnp.issubdtype(p.dtype, jnp.floating)
+    and g.size > 0
   )
 
 
@@ -67,8 +67,8 @@ def grouped(fn: Expectations, n: int, t: jax.Array) -> jax.Array:
   pad = groups * n - length
   if pad:
     t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
-  z = fn(t.reshape(t.shape[:-1] + (groups, n)))
-  z = z.reshape(t.shape[:-1] + (groups * n,))
+  z = fn(t.reshape((*t.shape[:-1], groups, n)))
+  z = z.reshape((*t.shape[:-1], groups * n))
   return (z[..., :length] if pad else z).reshape(shape)
 
 
@@ -78,9 +78,7 @@ def _leading_index(shape: tuple[int, ...], n: int) -> Any:
   return np.unravel_index(flat, shape) if shape else ()
 
 
-def expectations(
-    rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]
-) -> jax.Array:
+def expectations(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
   """``<Z>`` for every entry of ``theta`` (float32 or wider), sampled with
   ``key`` when ``rule.shots`` is set. Under ``coverage="leading"`` only the
   first ``n_qubits`` entries, flattened."""
@@ -94,17 +92,19 @@ def expectations(
     z = grouped(rule.expval, rule.n_qubits, t)
   if rule.shots is None:
     return z
+  if key is None:
+    raise ValueError("shots are sampled with a PRNG key: pass key.")
   p_zero = jnp.clip((1 + z) / 2, 0, 1)
   k = jax.random.binomial(key, rule.shots, p_zero, dtype=t.dtype)
   return 2 * k / rule.shots - 1
 
 
 def modulate_leaf(
-    rule: LeafRule,
-    g: Any,
-    p: Any,
-    weight: Any,
-    key: Optional[jax.Array] = None,
+  rule: LeafRule,
+  g: Any,
+  p: Any,
+  weight: Any,
+  key: Optional[jax.Array] = None,
 ) -> Any:
   """``g * (1 + weight * m(p))`` (or ``weight * m(p) * g`` if
   ``rule.term_only``), in ``g``'s dtype; other leaves unchanged.

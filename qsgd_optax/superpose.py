@@ -26,13 +26,13 @@ class SuperposeState(NamedTuple):
     circuit: the circuit the state was built for (static: no array leaves).
   """
 
-  count: jax.Array
+  count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
   key: jax.Array
   circuit: PerturbationCircuit
 
 
 def _check_circuit_args(
-    entanglement: Entanglement, layers: Any, backend: str, circuit: Any
+  entanglement: Entanglement, layers: Any, backend: str, circuit: Any
 ) -> None:
   """A custom ``circuit`` replaces the built-in one and its options."""
   if circuit is None:
@@ -41,18 +41,17 @@ def _check_circuit_args(
     raise TypeError(f"circuit must be callable, got {circuit!r}.")
   if backend not in ("auto", "pennylane"):
     raise ValueError(
-        "A custom circuit runs as given; backend must be 'auto' or "
-        f"'pennylane', got {backend!r}."
+      f"A custom circuit runs as given; backend must be 'auto' or 'pennylane', got {backend!r}."
     )
   if entanglement is not None or (not _checks.is_traced(layers) and layers != 1):
     raise ValueError(
-        "entanglement and layers describe the built-in circuit; with a "
-        "custom circuit leave them at None and 1."
+      "entanglement and layers describe the built-in circuit; with a "
+      "custom circuit leave them at None and 1."
     )
 
 
 def _fixed_circuit(
-    n_qubits: Any, entanglement: Entanglement, layers: Any, backend: str, circuit: Any
+  n_qubits: Any, entanglement: Entanglement, layers: Any, backend: str, circuit: Any
 ) -> Optional[PerturbationCircuit]:
   """Checks the arguments and builds the circuit; ``None`` while ``n_qubits``
   or ``layers`` is traced (the state then carries the circuit)."""
@@ -70,17 +69,17 @@ def _fixed_circuit(
 
 
 def _build(
-    quantum_weight: optax.ScalarOrSchedule,
-    n_qubits: int,
-    entanglement: Entanglement,
-    layers: int,
-    coverage: str,
-    backend: str,
-    shots: Optional[int],
-    key: Union[int, jax.Array],
-    circuit: Optional[Callable[[jax.Array], Any]],
-    term_only: bool,
-    weight_bound: Optional[float] = None,
+  quantum_weight: optax.ScalarOrSchedule,
+  n_qubits: int,
+  entanglement: Entanglement,
+  layers: int,
+  coverage: str,
+  backend: str,
+  shots: Optional[int],
+  key: Union[int, jax.Array],
+  circuit: Optional[Callable[[jax.Array], Any]],
+  term_only: bool,
+  weight_bound: Optional[float] = None,
 ) -> optax.GradientTransformationExtraArgs:
   """:func:`superpose` (``g * (1 + lambda m)``) or, with ``term_only``, the
   term ``lambda * m * g`` of the paper's literal rule. With ``weight_bound``,
@@ -97,9 +96,9 @@ def _build(
     del params
     if fixed is None:
       raise ValueError(
-          "n_qubits and layers fix the circuit's shape and must be concrete "
-          "when init runs. Under optax.inject_hyperparams, call init outside "
-          "jax.jit, or pass static_args=('n_qubits', 'layers')."
+        "n_qubits and layers fix the circuit's shape and must be concrete "
+        "when init runs. Under optax.inject_hyperparams, call init outside "
+        "jax.jit, or pass static_args=('n_qubits', 'layers')."
       )
     k = key_data if key_data is not None else _checks.key(key)
     return SuperposeState(jnp.zeros([], jnp.int32), k, fixed)
@@ -108,13 +107,13 @@ def _build(
     del extra_args
     if params is None:
       raise ValueError(
-          "superpose modulates the gradient by the parameters' values: "
-          "params are required, call update(updates, state, params)."
+        "superpose modulates the gradient by the parameters' values: "
+        "params are required, call update(updates, state, params)."
       )
     if fixed is not None and fixed != state.circuit:
       raise ValueError(
-          f"This state was built for {state.circuit}, not {fixed}: the "
-          "circuit's shape cannot change after init."
+        f"This state was built for {state.circuit}, not {fixed}: the "
+        "circuit's shape cannot change after init."
       )
     circ = state.circuit
     expval, elementwise = backends.select(circ, backend, circuit)
@@ -128,10 +127,12 @@ def _build(
       new_key, step_key = jax.random.split(state.key)
 
     leaves_g, treedef = jax.tree.flatten(updates, is_leaf=lambda x: x is None)
-    leaves_p = treedef.flatten_up_to(params)
+    leaves_p = treedef.flatten_up_to(params)  # type: ignore[attr-defined]
     new_leaves = [
-        modulate_leaf(rule, g, p, weight, None if step_key is None else jax.random.fold_in(step_key, i))
-        for i, (g, p) in enumerate(zip(leaves_g, leaves_p))
+      modulate_leaf(
+        rule, g, p, weight, None if step_key is None else jax.random.fold_in(step_key, i)
+      )
+      for i, (g, p) in enumerate(zip(leaves_g, leaves_p))
     ]
     count = optax.safe_increment(state.count)
     return jax.tree.unflatten(treedef, new_leaves), SuperposeState(count, new_key, circ)
@@ -140,16 +141,16 @@ def _build(
 
 
 def superpose(
-    quantum_weight: optax.ScalarOrSchedule = 0.5,
-    n_qubits: int = 4,
-    *,
-    entanglement: Entanglement = None,
-    layers: int = 1,
-    coverage: str = "all",
-    backend: str = "auto",
-    shots: Optional[int] = None,
-    key: Union[int, jax.Array] = 0,
-    circuit: Optional[Callable[[jax.Array], Any]] = None,
+  quantum_weight: optax.ScalarOrSchedule = 0.5,
+  n_qubits: int = 4,
+  *,
+  entanglement: Entanglement = None,
+  layers: int = 1,
+  coverage: str = "all",
+  backend: str = "auto",
+  shots: Optional[int] = None,
+  key: Union[int, jax.Array] = 0,
+  circuit: Optional[Callable[[jax.Array], Any]] = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Perturbs gradients by a simulated quantum circuit (SGD's perturbation).
 
@@ -210,6 +211,14 @@ def superpose(
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
   return _build(
-      quantum_weight, n_qubits, entanglement, layers, coverage, backend,
-      shots, key, circuit, term_only=False,
+    quantum_weight,
+    n_qubits,
+    entanglement,
+    layers,
+    coverage,
+    backend,
+    shots,
+    key,
+    circuit,
+    term_only=False,
   )

@@ -44,9 +44,7 @@ def expectations(n, cnots, layers, theta):
     for c, t in cnots:
       cnot = _on(n, {c: _P0}) + _on(n, {c: _P1, t: _X})
       psi = cnot @ psi
-  return np.array(
-      [np.real(np.conj(psi) @ _on(n, {q: _Z}) @ psi) for q in range(n)]
-  )
+  return np.array([np.real(np.conj(psi) @ _on(n, {q: _Z}) @ psi) for q in range(n)])
 
 
 def modulate(grad, theta, weight, n, cnots=(), layers=1, coverage="all"):
@@ -65,20 +63,26 @@ def modulate(grad, theta, weight, n, cnots=(), layers=1, coverage="all"):
   rows_m = m.reshape(rows_t.shape)
   for r in range(rows_t.shape[0]):
     for start in range(0, rows_t.shape[1], n):
-      chunk = rows_t[r, start:start + n]
+      chunk = rows_t[r, start : start + n]
       group = np.zeros(n)
       group[: chunk.size] = chunk
-      rows_m[r, start:start + n] = -expectations(n, cnots, layers, group)[
-          : chunk.size
-      ]
+      rows_m[r, start : start + n] = -expectations(n, cnots, layers, group)[: chunk.size]
   return g + weight * rows_m.reshape(g.shape) * g
 
 
 # (n_qubits, entanglement, layers) covering every built-in pattern.
 CONFIGS = [
-    (1, None, 1), (3, None, 1), (4, None, 1), (4, None, 3), (2, "chain", 1),
-    (4, "chain", 1), (5, "ring", 1), (4, "ring", 1), (3, [(2, 0), (0, 1)], 1),
-    (4, "chain", 2), (3, "ring", 3),
+  (1, None, 1),
+  (3, None, 1),
+  (4, None, 1),
+  (4, None, 3),
+  (2, "chain", 1),
+  (4, "chain", 1),
+  (5, "ring", 1),
+  (4, "ring", 1),
+  (3, [(2, 0), (0, 1)], 1),
+  (4, "chain", 2),
+  (3, "ring", 3),
 ]
 
 

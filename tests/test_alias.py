@@ -23,18 +23,16 @@ def train(tx, x0, loss, steps):
     updates, state = tx.update(jax.grad(loss)(x), state, x)
     return (optax.apply_updates(x, updates), state), None
 
-  (x, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps))(
-      (x0, tx.init(x0)))
+  (x, _), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=steps))((x0, tx.init(x0)))
   return x, float(loss(x))
 
 
 # Adam at a constant learning rate jitters in Rosenbrock's valley: decay it.
 LR = optax.cosine_decay_schedule(2e-2, 20_000)
 OPTIMIZERS = {
-    "qsgd": lambda: qsgd(LR, 0.5),
-    "chain": lambda: optax.chain(superpose(0.5), optax.adamw(LR)),
-    "chain-ring": lambda: optax.chain(superpose(0.5, 2, entanglement="ring"),
-                                      optax.adamw(LR)),
+  "qsgd": lambda: qsgd(LR, 0.5),
+  "chain": lambda: optax.chain(superpose(0.5), optax.adamw(LR)),
+  "chain-ring": lambda: optax.chain(superpose(0.5, 2, entanglement="ring"), optax.adamw(LR)),
 }
 
 
@@ -59,8 +57,7 @@ def test_literal_rule_stalls_where_gradient_placement_converges():
   _, loss = train(qsgd(1e-2, 0.5), x0, parabola, 30_000)
   assert loss < 1e-6
   # Rosenbrock's larger gradients make the literal rule diverge.
-  _, loss = train(qsgd(1e-2, 0.5, placement="update"), jnp.array([-1.5, 2.0]),
-                  rosenbrock, 5_000)
+  _, loss = train(qsgd(1e-2, 0.5, placement="update"), jnp.array([-1.5, 2.0]), rosenbrock, 5_000)
   assert not loss < 1.0
 
 
@@ -84,8 +81,10 @@ def test_literal_rule_first_step():
 def test_gradient_placement_is_the_chain():
   theta = jax.random.normal(jax.random.PRNGKey(0), (3, 5))
   g = jax.random.normal(jax.random.PRNGKey(1), (3, 5))
-  a, b = qsgd(1e-3, 0.5, 4, entanglement="chain"), optax.chain(
-      superpose(0.5, 4, entanglement="chain"), optax.adamw(1e-3))
+  a, b = (
+    qsgd(1e-3, 0.5, 4, entanglement="chain"),
+    optax.chain(superpose(0.5, 4, entanglement="chain"), optax.adamw(1e-3)),
+  )
   ua, _ = a.update(g, a.init(theta), theta)
   ub, _ = b.update(g, b.init(theta), theta)
   np.testing.assert_array_equal(ua, ub)
@@ -111,8 +110,7 @@ def test_inject_hyperparams(placement):
 
 def test_schedules():
   theta = jnp.array([0.3, -1.2, 2.0])
-  tx = qsgd(optax.cosine_decay_schedule(0.1, 100),
-            optax.linear_schedule(0.0, 1.0, 100), n_qubits=3)
+  tx = qsgd(optax.cosine_decay_schedule(0.1, 100), optax.linear_schedule(0.0, 1.0, 100), n_qubits=3)
   x, _ = train(tx, theta, parabola, 50)
   assert np.all(np.isfinite(x))
 

@@ -2,13 +2,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 import reference
+
 from qsgd_optax import PerturbationCircuit
 from qsgd_optax.backends.analytic import expectations, reduce_turns, sinpi
 
-CLOSED = [c for c in reference.CONFIGS
-          if PerturbationCircuit.build(*c).has_closed_form]
+CLOSED = [c for c in reference.CONFIGS if PerturbationCircuit.build(*c).has_closed_form]
 
 
 def test_sinpi_float32_accuracy():
@@ -31,10 +30,13 @@ def test_sinpi_float64(x64):
 
 def test_reduce_turns_is_exact():
   rng = np.random.default_rng(0)
-  x = np.concatenate([
-      rng.uniform(-1e3, 1e3, 10_000), rng.normal(size=1000) * 1e7,
+  x = np.concatenate(
+    [
+      rng.uniform(-1e3, 1e3, 10_000),
+      rng.normal(size=1000) * 1e7,
       [0.0, -0.0, 1.0, -1.0, 2.5, 1e30, -1e30, 3.4e38, 1e-45, -1e-40],
-  ]).astype(np.float32)
+    ]
+  ).astype(np.float32)
   t = np.asarray(reduce_turns(jnp.asarray(x)), np.float64)
   assert np.all(np.abs(t) <= 1)
   # x - t is an even integer, computed exactly in float64. Subnormals may be
@@ -57,8 +59,7 @@ def test_matches_dense_reference(config, seed):
   n = circuit.n_qubits
   theta = np.random.default_rng(seed).uniform(-1, 1, (6, n)).astype(np.float32)
   got = jax.jit(lambda t: expectations(circuit, t))(jnp.asarray(theta))
-  want = [reference.expectations(n, circuit.cnots, circuit.layers, row)
-          for row in theta]
+  want = [reference.expectations(n, circuit.cnots, circuit.layers, row) for row in theta]
   np.testing.assert_allclose(got, want, atol=1e-6)
 
 

@@ -7,8 +7,13 @@ from flax import nnx
 from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
 
 BACKENDS = ["analytic", "statevector", "pennylane"]
-CIRCUITS = [dict(), dict(depth=1), dict(n_qubits=3, depth=3, entanglement="ring"),
-            dict(readout="probs"), dict(entanglement=None, depth=2)]
+CIRCUITS = [
+  dict(),
+  dict(depth=1),
+  dict(n_qubits=3, depth=3, entanglement="ring"),
+  dict(readout="probs"),
+  dict(entanglement=None, depth=2),
+]
 
 
 def inputs(circuit, seed=0):
@@ -25,8 +30,9 @@ def inputs(circuit, seed=0):
 def test_backends_agree_values_and_gradients(kw):
   circuits = {b: ScoreCircuit.build(backend=b, **kw) for b in BACKENDS}
   theta, phi, s, w = inputs(circuits["pennylane"])
-  loss = lambda c: jax.jit(jax.value_and_grad(
-      lambda t, p, s: jnp.sum(w * c.bias(s, t, p)), argnums=(0, 1, 2)))
+  loss = lambda c: jax.jit(
+    jax.value_and_grad(lambda t, p, s: jnp.sum(w * c.bias(s, t, p)), argnums=(0, 1, 2))
+  )
   ref_v, ref_g = loss(circuits["pennylane"])(theta, phi, s)
   for b in ("analytic", "statevector"):
     v, g = loss(circuits[b])(theta, phi, s)
@@ -46,19 +52,27 @@ def test_bias_matches_hand_derivation():
 def test_fourier_degree_is_exact():
   """The series has degree depth * n_qubits: more samples change nothing."""
   c = ScoreCircuit.build(n_qubits=2, depth=2)
-  theta, phi, s, _ = inputs(c, 3)
+  theta, phi, _s, _ = inputs(c, 3)
   f = c.coefficients(theta, phi)
   assert f.shape == (c.degree + 1,)
   grid = jnp.linspace(-np.pi, np.pi, 50)
   from qsgd_optax.backends import statevector
+
   direct = c._readout(statevector.probabilities(c.gates(), 2, c.angles(grid, theta, phi)))
   np.testing.assert_allclose(c.bias(grid, theta, phi), direct, atol=1e-5)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(n_qubits=0), "n_qubits"), (dict(n_qubits=30), "n_qubits"),
-    (dict(depth=0), "depth"), (dict(readout="amplitude"), "readout"),
-    (dict(backend="qiskit"), "backend"), (dict(entanglement="star"), "entanglement")])
+@pytest.mark.parametrize(
+  "bad, match",
+  [
+    (dict(n_qubits=0), "n_qubits"),
+    (dict(n_qubits=30), "n_qubits"),
+    (dict(depth=0), "depth"),
+    (dict(readout="amplitude"), "readout"),
+    (dict(backend="qiskit"), "backend"),
+    (dict(entanglement="star"), "entanglement"),
+  ],
+)
 def test_bad_circuit(bad, match):
   with pytest.raises(ValueError, match=match):
     ScoreCircuit.build(**bad)

@@ -20,8 +20,9 @@ STEPS, SPLIT = 12, 5
 
 
 def make_tx():
-  return qsgd_optax.qsgd(optax.linear_schedule(1e-2, 1e-3, STEPS), 0.5,
-                         entanglement="ring", shots=32, key=7)
+  return qsgd_optax.qsgd(
+    optax.linear_schedule(1e-2, 1e-3, STEPS), 0.5, entanglement="ring", shots=32, key=7
+  )
 
 
 def loss(params, i):
@@ -49,6 +50,7 @@ def train(params, state, start, stop):
 
 def _checkpointer():
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+
   return ocp.StandardCheckpointer()
 
 
@@ -59,8 +61,7 @@ def resume(ckpt_dir, out_file):
   ckpt = _checkpointer()
   restored = ckpt.restore(ckpt_dir, jax.tree.map(jnp.zeros_like, target))
   params, state = train(restored["params"], restored["state"], SPLIT, STEPS)
-  np.savez(out_file, **params, count=np.asarray(state[0].count),
-           key=np.asarray(state[0].key))
+  np.savez(out_file, **params, count=np.asarray(state[0].count), key=np.asarray(state[0].key))
 
 
 def test_resume_is_bit_identical(tmp_path):
@@ -72,8 +73,11 @@ def test_resume_is_bit_identical(tmp_path):
   ckpt.save(tmp_path / "ckpt", {"params": part, "state": part_state})
   ckpt.wait_until_finished()
   out = tmp_path / "resumed.npz"
-  subprocess.run([sys.executable, __file__, str(tmp_path / "ckpt"), str(out)],
-                 check=True, cwd=os.path.dirname(__file__))
+  subprocess.run(
+    [sys.executable, __file__, str(tmp_path / "ckpt"), str(out)],
+    check=True,
+    cwd=os.path.dirname(__file__),
+  )
   resumed = np.load(out)
   for k in full:
     np.testing.assert_array_equal(resumed[k], full[k])

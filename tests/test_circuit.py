@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 import reference
+
 from qsgd_optax import PerturbationCircuit, entangling_pairs
 
 
@@ -14,9 +14,14 @@ def test_patterns():
 
 
 @pytest.mark.parametrize(
-    "bad, error",
-    [("star", ValueError), ([(0, 0)], ValueError), ([(0, 4)], ValueError),
-     ([(0,)], TypeError), (3, TypeError)],
+  "bad, error",
+  [
+    ("star", ValueError),
+    ([(0, 0)], ValueError),
+    ([(0, 4)], ValueError),
+    ([(0,)], TypeError),
+    (3, TypeError),
+  ],
 )
 def test_bad_patterns(bad, error):
   with pytest.raises(error, match="entanglement"):
@@ -26,17 +31,24 @@ def test_bad_patterns(bad, error):
 def test_gate_list():
   gates = PerturbationCircuit.build(2, "chain", layers=2).gates()
   names = [(g.name, g.wires, g.param) for g in gates]
-  layer = [("RY", (0,), 0), ("RZ", (0,), 0), ("RY", (1,), 1), ("RZ", (1,), 1),
-           ("CNOT", (0, 1), None)]
-  assert names == [("H", (0,), None), ("H", (1,), None)] + layer + layer
+  layer = [
+    ("RY", (0,), 0),
+    ("RZ", (0,), 0),
+    ("RY", (1,), 1),
+    ("RZ", (1,), 1),
+    ("CNOT", (0, 1), None),
+  ]
+  assert names == [("H", (0,), None), ("H", (1,), None), *layer, *layer]
 
 
 @pytest.mark.parametrize(
-    "n, ent, expected",
-    [(3, None, ((0,), (1,), (2,))),
-     (4, "chain", ((0,), (0, 1), (0, 1, 2), (0, 1, 2, 3))),
-     (4, "ring", ((1, 2, 3), (0, 1), (0, 1, 2), (0, 1, 2, 3))),
-     (2, "ring", ((1,), (0, 1)))],
+  "n, ent, expected",
+  [
+    (3, None, ((0,), (1,), (2,))),
+    (4, "chain", ((0,), (0, 1), (0, 1, 2), (0, 1, 2, 3))),
+    (4, "ring", ((1, 2, 3), (0, 1), (0, 1, 2), (0, 1, 2, 3))),
+    (2, "ring", ((1,), (0, 1))),
+  ],
 )
 def test_parity_sets(n, ent, expected):
   assert PerturbationCircuit.build(n, ent).parity_sets() == expected

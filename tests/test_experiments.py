@@ -6,8 +6,11 @@ from qsgd_optax import demo, experiments
 
 def test_short_run_learns_and_reports(tmp_path):
   setup = experiments.ClassificationSetup(n_train=640, n_test=200, epochs=3)
-  runs = [experiments.train_classifier(setup, name, seed)
-          for seed in (0, 1) for name in ("adam", "qsgd-0.5")]
+  runs = [
+    experiments.train_classifier(setup, name, seed)
+    for seed in (0, 1)
+    for name in ("adam", "qsgd-0.5")
+  ]
   for r in runs:
     assert r["train_loss"][-1] < r["train_loss"][0]
     assert len(r["test_acc"]) == 3 and r["steps_per_epoch"] == 20

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pennylane as qml
 import pytest
-
 import reference
+
 from qsgd_optax import PerturbationCircuit
 from qsgd_optax.backends import pennylane as pennylane_backend
 
@@ -18,8 +18,7 @@ def test_matches_dense_reference(config):
   n = circuit.n_qubits
   theta = np.random.default_rng(n + 10).uniform(-1, 1, (4, n)).astype(np.float32)
   got = jax.jit(lambda t: pennylane_backend.expectations(circuit, t))(theta)
-  want = [reference.expectations(n, circuit.cnots, circuit.layers, row)
-          for row in theta]
+  want = [reference.expectations(n, circuit.cnots, circuit.layers, row) for row in theta]
   np.testing.assert_allclose(got, want, atol=2e-6)
 
 
@@ -39,8 +38,10 @@ def test_user_qnode(as_array):
 
 
 def test_import_does_not_load_pennylane():
-  code = ("import sys, qsgd_optax, jax.numpy as jnp; "
-          "tx = qsgd_optax.superpose(backend='statevector'); "
-          "p = {'w': jnp.ones(5)}; tx.update(p, tx.init(p), p); "
-          "assert 'pennylane' not in sys.modules")
+  code = (
+    "import sys, qsgd_optax, jax.numpy as jnp; "
+    "tx = qsgd_optax.superpose(backend='statevector'); "
+    "p = {'w': jnp.ones(5)}; tx.update(p, tx.init(p), p); "
+    "assert 'pennylane' not in sys.modules"
+  )
   subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,17 +8,16 @@ entry a zero modulation; finite gradients give finite updates.
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qsgd_optax
 
 FLOATS = [jnp.float16, jnp.bfloat16, jnp.float32]
 OTHERS = [jnp.int32, jnp.bool_, jnp.complex64]
-SPECIAL = [0.0, -0.0, 1e-45, -1e-40, 1e30, -1e30, 3e38, 65000.0, 0.5, -1.0,
-           np.nan, np.inf, -np.inf]
+SPECIAL = [0.0, -0.0, 1e-45, -1e-40, 1e30, -1e30, 3e38, 65000.0, 0.5, -1.0, np.nan, np.inf, -np.inf]
 
-values = st.one_of(st.sampled_from(SPECIAL),
-                   st.floats(-1e6, 1e6, allow_nan=False, width=32))
+values = st.one_of(st.sampled_from(SPECIAL), st.floats(-1e6, 1e6, allow_nan=False, width=32))
 shapes = st.lists(st.integers(0, 6), min_size=0, max_size=3).map(tuple)
 
 
@@ -30,16 +29,20 @@ def leaves(draw):
   p = np.array(draw(st.lists(values, min_size=size, max_size=size)), np.float64)
   g = np.array(draw(st.lists(values, min_size=size, max_size=size)), np.float64)
   with np.errstate(invalid="ignore", over="ignore"):
-    return (np.asarray(p.reshape(shape)).astype(dtype),
-            np.asarray(g.reshape(shape)).astype(dtype))
+    return (np.asarray(p.reshape(shape)).astype(dtype), np.asarray(g.reshape(shape)).astype(dtype))
 
 
 trees = st.dictionaries(st.sampled_from("abcdef"), leaves(), max_size=4)
-configs = st.sampled_from([
-    dict(), dict(entanglement="ring"), dict(entanglement="chain", layers=2),
-    dict(n_qubits=3, coverage="leading"), dict(shots=16),
+configs = st.sampled_from(
+  [
+    dict(),
+    dict(entanglement="ring"),
+    dict(entanglement="chain", layers=2),
+    dict(n_qubits=3, coverage="leading"),
+    dict(shots=16),
     dict(backend="statevector", n_qubits=2),
-])
+  ]
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -67,8 +70,10 @@ def test_hostile_trees(tree, config, weight):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(values, min_size=1, max_size=9), st.sampled_from(
-    [dict(), dict(entanglement="ring"), dict(backend="statevector")]))
+@given(
+  st.lists(values, min_size=1, max_size=9),
+  st.sampled_from([dict(), dict(entanglement="ring"), dict(backend="statevector")]),
+)
 def test_float64(theta, config):
   with jax.enable_x64(True):
     p = jnp.asarray(theta, jnp.float64)

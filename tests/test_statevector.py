@@ -2,8 +2,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 import reference
+
 from qsgd_optax import PerturbationCircuit
 from qsgd_optax.backends import statevector
 from qsgd_optax.circuit import Gate
@@ -15,8 +15,7 @@ def test_matches_dense_reference(config):
   n = circuit.n_qubits
   theta = np.random.default_rng(n).uniform(-1, 1, (5, n)).astype(np.float32)
   got = jax.jit(lambda t: statevector.expectations(circuit, t))(theta)
-  want = [reference.expectations(n, circuit.cnots, circuit.layers, row)
-          for row in theta]
+  want = [reference.expectations(n, circuit.cnots, circuit.layers, row) for row in theta]
   np.testing.assert_allclose(got, want, atol=2e-6)
 
 
@@ -31,21 +30,29 @@ def test_float64(x64):
 
 def test_any_gate_list():
   """A gate list that is not the built-in pattern: CNOT first, gates repeated."""
-  gates = [Gate("CNOT", (0, 1)), Gate("H", (1,)), Gate("RY", (0,), 1),
-           Gate("CNOT", (1, 0)), Gate("RZ", (1,), 0), Gate("RY", (1,), 0)]
+  gates = [
+    Gate("CNOT", (0, 1)),
+    Gate("H", (1,)),
+    Gate("RY", (0,), 1),
+    Gate("CNOT", (1, 0)),
+    Gate("RZ", (1,), 0),
+    Gate("RY", (1,), 0),
+  ]
   angles = jnp.array([[0.3, -1.2], [2.0, 0.7]])
   got = statevector.simulate(gates, 2, angles)
   for row, a in zip(got, np.asarray(angles, np.float64)):
     # Dense reference of the same list, written out.
-    h, ry0, rz1, ry1 = (reference._on(2, {1: reference._H}),
-                        reference._on(2, {0: reference._ry(a[1])}),
-                        reference._on(2, {1: reference._rz(a[0])}),
-                        reference._on(2, {1: reference._ry(a[0])}))
+    h, ry0, rz1, ry1 = (
+      reference._on(2, {1: reference._H}),
+      reference._on(2, {0: reference._ry(a[1])}),
+      reference._on(2, {1: reference._rz(a[0])}),
+      reference._on(2, {1: reference._ry(a[0])}),
+    )
     cnot10 = reference._on(2, {1: reference._P0}) + reference._on(
-        2, {1: reference._P1, 0: reference._X})
+      2, {1: reference._P1, 0: reference._X}
+    )
     psi = ry1 @ rz1 @ cnot10 @ ry0 @ h @ np.array([1, 0, 0, 0])
-    want = [np.real(np.conj(psi) @ reference._on(2, {q: reference._Z}) @ psi)
-            for q in range(2)]
+    want = [np.real(np.conj(psi) @ reference._on(2, {q: reference._Z}) @ psi) for q in range(2)]
     np.testing.assert_allclose(row, want, atol=1e-6)
 
 

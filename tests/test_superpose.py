@@ -1,17 +1,15 @@
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pennylane as qml
 import pytest
-
 import reference
+
 from qsgd_optax import PerturbationCircuit, SuperposeState, superpose
 
 BACKENDS = ["analytic", "statevector", "pennylane"]
-SHAPES = {"scalar": (), "vec": (5,), "mat": (3, 7), "cube": (2, 3, 4),
-          "exact": (2, 8)}
+SHAPES = {"scalar": (), "vec": (5,), "mat": (3, 7), "cube": (2, 3, 4), "exact": (2, 8)}
 
 
 def supported(backend, config):
@@ -20,8 +18,7 @@ def supported(backend, config):
 
 def random_tree(seed, dtype=jnp.float32, shapes=SHAPES, scale=2.0):
   rng = np.random.default_rng(seed)
-  params = {k: jnp.asarray(rng.uniform(-scale, scale, s), dtype)
-            for k, s in shapes.items()}
+  params = {k: jnp.asarray(rng.uniform(-scale, scale, s), dtype) for k, s in shapes.items()}
   grads = {k: jnp.asarray(rng.normal(size=s), dtype) for k, s in shapes.items()}
   return params, grads
 
@@ -36,11 +33,18 @@ def run(tx, grads, params, steps=1):
 
 def expected(grads, params, weight, config, coverage="all"):
   circuit = PerturbationCircuit.build(*config)
-  return {k: reference.modulate(np.asarray(grads[k], np.float64),
-                                np.asarray(params[k], np.float64), weight,
-                                circuit.n_qubits, circuit.cnots,
-                                circuit.layers, coverage)
-          for k in grads}
+  return {
+    k: reference.modulate(
+      np.asarray(grads[k], np.float64),
+      np.asarray(params[k], np.float64),
+      weight,
+      circuit.n_qubits,
+      circuit.cnots,
+      circuit.layers,
+      coverage,
+    )
+    for k in grads
+  }
 
 
 CASES = [(b, c) for b in BACKENDS for c in reference.CONFIGS if supported(b, c)]
@@ -48,13 +52,12 @@ CASES = [(b, c) for b in BACKENDS for c in reference.CONFIGS if supported(b, c)]
 
 @pytest.mark.parametrize("coverage", ["all", "leading"])
 @pytest.mark.parametrize(
-    "backend, config", CASES,
-    ids=[f"{b}-{reference.config_id(c)}" for b, c in CASES])
+  "backend, config", CASES, ids=[f"{b}-{reference.config_id(c)}" for b, c in CASES]
+)
 def test_matches_float64_reference(backend, config, coverage):
   n, ent, layers = config
   params, grads = random_tree(n + layers)
-  tx = superpose(0.7, n, entanglement=ent, layers=layers, coverage=coverage,
-                 backend=backend)
+  tx = superpose(0.7, n, entanglement=ent, layers=layers, coverage=coverage, backend=backend)
   out, _ = run(tx, grads, params)
   want = expected(grads, params, 0.7, config, coverage)
   for k in grads:
@@ -66,11 +69,12 @@ def test_matches_float64_reference(backend, config, coverage):
 def test_backends_agree(config):
   n, ent, layers = config
   params, grads = random_tree(7, shapes={"a": (3, 2 * n + 1), "b": (n,)})
-  outs = {b: run(superpose(0.5, n, entanglement=ent, layers=layers,
-                           backend=b), grads, params)[0]
-          for b in BACKENDS if supported(b, config)}
-  outs["auto"] = run(superpose(0.5, n, entanglement=ent, layers=layers),
-                     grads, params)[0]
+  outs = {
+    b: run(superpose(0.5, n, entanglement=ent, layers=layers, backend=b), grads, params)[0]
+    for b in BACKENDS
+    if supported(b, config)
+  }
+  outs["auto"] = run(superpose(0.5, n, entanglement=ent, layers=layers), grads, params)[0]
   first = outs.pop("pennylane")
   for name, out in outs.items():
     for k in out:
@@ -85,8 +89,11 @@ def test_paper_rule_without_entanglement():
     np.testing.assert_allclose(out[k], want, rtol=2e-6, atol=1e-6)
 
 
-DTYPES = {"bfloat16": (jnp.bfloat16, 2e-2), "float16": (jnp.float16, 2e-3),
-          "float32": (jnp.float32, 1e-5)}
+DTYPES = {
+  "bfloat16": (jnp.bfloat16, 2e-2),
+  "float16": (jnp.float16, 2e-3),
+  "float32": (jnp.float32, 1e-5),
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -106,8 +113,7 @@ def test_dtypes(backend, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_float64(backend, x64):
   params, grads = random_tree(12, jnp.float64)
-  out, _ = run(superpose(0.5, 3, entanglement="chain", backend=backend),
-               grads, params)
+  out, _ = run(superpose(0.5, 3, entanglement="chain", backend=backend), grads, params)
   want = expected(grads, params, 0.5, (3, "chain", 1))
   for k in grads:
     assert out[k].dtype == jnp.float64
@@ -121,8 +127,9 @@ def test_pads_never_leak():
   out, _ = run(superpose(1.0, 4, entanglement="chain"), grads, params)
   # chain: m_k = (-1)^k prod_{j<=k} sin(pi t_j); the pad (qubit 3) is dropped.
   s = np.sin(np.pi * np.array([0.5, 0.25, 0.5]))
-  np.testing.assert_allclose(out["w"], 1 + np.array(
-      [s[0], -s[0] * s[1], s[0] * s[1] * s[2]]), atol=1e-6)
+  np.testing.assert_allclose(
+    out["w"], 1 + np.array([s[0], -s[0] * s[1], s[0] * s[1] * s[2]]), atol=1e-6
+  )
 
 
 def test_leading_touches_only_first_entries():
@@ -134,9 +141,15 @@ def test_leading_touches_only_first_entries():
 
 
 def test_pass_through_leaves():
-  params = {"f": jnp.ones(3) * 0.5, "i": jnp.arange(3), "b": jnp.array([True]),
-            "c": jnp.ones(2, jnp.complex64), "n": None, "e": jnp.zeros((0, 4)),
-            "nested": {"deep": [jnp.ones(2) * 0.5, None]}}
+  params = {
+    "f": jnp.ones(3) * 0.5,
+    "i": jnp.arange(3),
+    "b": jnp.array([True]),
+    "c": jnp.ones(2, jnp.complex64),
+    "n": None,
+    "e": jnp.zeros((0, 4)),
+    "nested": {"deep": [jnp.ones(2) * 0.5, None]},
+  }
   grads = jax.tree.map(lambda x: x, params)
   out, _ = run(superpose(1.0), grads, params)
   for k in ("i", "b", "c", "e"):
@@ -157,8 +170,7 @@ def test_masked():
   tx = optax.masked(superpose(0.5), {"a": True, "b": False})
   out, _ = run(tx, grads, params)
   np.testing.assert_array_equal(out["b"], grads["b"])
-  np.testing.assert_allclose(out["a"], expected(grads, params, 0.5, (4, None, 1))["a"],
-                             rtol=1e-5)
+  np.testing.assert_allclose(out["a"], expected(grads, params, 0.5, (4, None, 1))["a"], rtol=1e-5)
 
 
 def test_multisteps():
@@ -175,8 +187,7 @@ def test_multisteps():
 
 def test_inject_hyperparams():
   params, grads = random_tree(3, shapes={"a": (6,)})
-  tx = optax.inject_hyperparams(superpose)(quantum_weight=0.5, n_qubits=3,
-                                           entanglement="chain")
+  tx = optax.inject_hyperparams(superpose)(quantum_weight=0.5, n_qubits=3, entanglement="chain")
   state = tx.init(params)
   update = jax.jit(tx.update)
   out, state = update(grads, state, params)
@@ -193,8 +204,7 @@ def test_inject_hyperparams_jitted_init_needs_static_args():
   tx = optax.inject_hyperparams(superpose)(n_qubits=3)
   with pytest.raises(ValueError, match="static_args"):
     jax.jit(tx.init)(params)
-  tx = optax.inject_hyperparams(superpose, static_args=("n_qubits", "layers"))(
-      n_qubits=3)
+  tx = optax.inject_hyperparams(superpose, static_args=("n_qubits", "layers"))(n_qubits=3)
   jax.jit(tx.update)(params, jax.jit(tx.init)(params), params)
 
 
@@ -249,8 +259,7 @@ def test_state_stable_under_cond():
   params, grads = random_tree(8, shapes={"a": (5,)})
   tx = superpose(0.5, shots=10)
   state = tx.init(params)
-  new = jax.lax.cond(True, lambda s: tx.update(grads, s, params)[1],
-                     lambda s: s, state)
+  new = jax.lax.cond(True, lambda s: tx.update(grads, s, params)[1], lambda s: s, state)
   assert jax.tree.structure(new) == jax.tree.structure(state)
   for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(state)):
     assert a.dtype == b.dtype and a.shape == b.shape
@@ -289,8 +298,7 @@ def test_shots_sample_binomial_estimates():
   grads = jnp.ones_like(theta)
   out, state = run(superpose(1.0, 4, shots=shots, key=1), grads, theta)
   m = np.asarray(out) - 1  # m = 2k/shots - 1 estimates sin(0.3 pi)
-  np.testing.assert_allclose(np.round((m + 1) * shots / 2), (m + 1) * shots / 2,
-                             atol=1e-4)
+  np.testing.assert_allclose(np.round((m + 1) * shots / 2), (m + 1) * shots / 2, atol=1e-4)
   exact = np.sin(0.3 * np.pi)
   std = np.sqrt((1 - exact**2) / shots)  # Var of 2k/n - 1.
   assert abs(m.mean() - exact) < 5 * std / np.sqrt(m.size)
@@ -356,29 +364,29 @@ def _wrong_shape_circuit(angles):
 
 
 @pytest.mark.parametrize(
-    "kwargs, error, match",
-    [({"n_qubits": 0}, ValueError, "n_qubits"),
-     ({"n_qubits": 2.5}, TypeError, "n_qubits"),
-     ({"n_qubits": True}, TypeError, "n_qubits"),
-     ({"layers": 0}, ValueError, "layers"),
-     ({"quantum_weight": float("nan")}, ValueError, "quantum_weight"),
-     ({"quantum_weight": float("inf")}, ValueError, "quantum_weight"),
-     ({"quantum_weight": "big"}, TypeError, "quantum_weight"),
-     ({"backend": "qiskit"}, ValueError, "backend"),
-     ({"coverage": "some"}, ValueError, "coverage"),
-     ({"entanglement": "star"}, ValueError, "entanglement"),
-     ({"shots": 0}, ValueError, "shots"),
-     ({"shots": 1.5}, TypeError, "shots"),
-     ({"key": "seed"}, TypeError, "key"),
-     ({"n_qubits": 24, "backend": "statevector"}, ValueError, "GiB"),
-     ({"n_qubits": 24, "entanglement": "chain", "layers": 2}, ValueError, "GiB"),
-     ({"n_qubits": 24, "backend": "pennylane"}, ValueError, "GiB"),
-     ({"entanglement": "chain", "layers": 2, "backend": "analytic"}, ValueError,
-      "closed form"),
-     ({"circuit": _wrong_shape_circuit}, ValueError, "returned shape"),
-     ({"circuit": 3}, TypeError, "circuit"),
-     ({"circuit": _wrong_shape_circuit, "backend": "analytic"}, ValueError,
-      "backend")],
+  "kwargs, error, match",
+  [
+    ({"n_qubits": 0}, ValueError, "n_qubits"),
+    ({"n_qubits": 2.5}, TypeError, "n_qubits"),
+    ({"n_qubits": True}, TypeError, "n_qubits"),
+    ({"layers": 0}, ValueError, "layers"),
+    ({"quantum_weight": float("nan")}, ValueError, "quantum_weight"),
+    ({"quantum_weight": float("inf")}, ValueError, "quantum_weight"),
+    ({"quantum_weight": "big"}, TypeError, "quantum_weight"),
+    ({"backend": "qiskit"}, ValueError, "backend"),
+    ({"coverage": "some"}, ValueError, "coverage"),
+    ({"entanglement": "star"}, ValueError, "entanglement"),
+    ({"shots": 0}, ValueError, "shots"),
+    ({"shots": 1.5}, TypeError, "shots"),
+    ({"key": "seed"}, TypeError, "key"),
+    ({"n_qubits": 24, "backend": "statevector"}, ValueError, "GiB"),
+    ({"n_qubits": 24, "entanglement": "chain", "layers": 2}, ValueError, "GiB"),
+    ({"n_qubits": 24, "backend": "pennylane"}, ValueError, "GiB"),
+    ({"entanglement": "chain", "layers": 2, "backend": "analytic"}, ValueError, "closed form"),
+    ({"circuit": _wrong_shape_circuit}, ValueError, "returned shape"),
+    ({"circuit": 3}, TypeError, "circuit"),
+    ({"circuit": _wrong_shape_circuit, "backend": "analytic"}, ValueError, "backend"),
+  ],
 )
 def test_bad_input(kwargs, error, match):
   with pytest.raises(error, match=match):

@@ -17,7 +17,7 @@ def test_topic_sequences_are_seeded_and_separable():
 
 
 def test_arithmetic_answers_are_right():
-  for q, a, v in arithmetic_problems(200, seed=1):
+  for _q, a, v in arithmetic_problems(200, seed=1):
     steps = a.split("####")[0]
     last = steps.strip().rstrip(".").split("=")[-1].strip()
     assert int(last) == v and a.endswith(f"#### {v}")

@@ -14,9 +14,18 @@ from qsgd_optax.nn.transformer import CausalLM, TransformerClassifier
 def test_classifier_learns_with_nnx_optimizer(circuit):
   x = jax.random.randint(jax.random.PRNGKey(0), (16, 8), 1, 20)
   y = (x[:, 0] > 10).astype(jnp.int32)
-  model = TransformerClassifier(20, 8, 2, d_model=16, num_heads=2, d_ff=32,
-                                num_layers=1, dropout=0.0, circuit=circuit,
-                                rngs=nnx.Rngs(0))
+  model = TransformerClassifier(
+    20,
+    8,
+    2,
+    d_model=16,
+    num_heads=2,
+    d_ff=32,
+    num_layers=1,
+    dropout=0.0,
+    circuit=circuit,
+    rngs=nnx.Rngs(0),
+  )
   opt = nnx.Optimizer(model, qsgd_optax.qsgd(3e-3), wrt=nnx.Param)
 
   @nnx.jit
@@ -24,6 +33,7 @@ def test_classifier_learns_with_nnx_optimizer(circuit):
     def loss_fn(model):
       logits = model(x, deterministic=True)
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
     loss, grads = nnx.value_and_grad(loss_fn)(model)
     opt.update(model, grads)
     return loss
@@ -42,8 +52,9 @@ def test_causal_lm_is_causal():
 
 
 def test_dropout_needs_rngs_only_when_training():
-  model = TransformerClassifier(20, 8, 2, d_model=16, num_heads=2, d_ff=32,
-                                num_layers=1, rngs=nnx.Rngs(0))
+  model = TransformerClassifier(
+    20, 8, 2, d_model=16, num_heads=2, d_ff=32, num_layers=1, rngs=nnx.Rngs(0)
+  )
   x = jnp.ones((2, 8), jnp.int32)
   a = model(x, rngs=nnx.Rngs(dropout=1))
   b = model(x, rngs=nnx.Rngs(dropout=2))

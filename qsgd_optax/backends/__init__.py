@@ -28,9 +28,9 @@ Expectations = Callable[[jax.Array], jax.Array]
 
 
 def select(
-    circuit: PerturbationCircuit,
-    backend: str = "auto",
-    custom: Optional[Callable[[jax.Array], object]] = None,
+  circuit: PerturbationCircuit,
+  backend: str = "auto",
+  custom: Optional[Callable[[jax.Array], object]] = None,
 ) -> tuple[Expectations, bool]:
   """The function ``t -> <Z>`` for ``circuit`` and whether it is elementwise.
 
@@ -52,18 +52,16 @@ def select(
   if backend == "analytic":
     if not circuit.has_closed_form:
       raise ValueError(
-          "backend='analytic' has a closed form only for layers=1 or "
-          f"entanglement=None; got layers={circuit.layers} with CNOTs "
-          f"{circuit.cnots}. Use backend='statevector' (or 'auto')."
+        "backend='analytic' has a closed form only for layers=1 or "
+        f"entanglement=None; got layers={circuit.layers} with CNOTs "
+        f"{circuit.cnots}. Use backend='statevector' (or 'auto')."
       )
     return (lambda t: analytic.expectations(circuit, t)), circuit.is_product
   statevector.check_qubits(n)
   if backend == "statevector":
     return (lambda t: statevector.expectations(circuit, t)), False
   if importlib.util.find_spec("pennylane") is None:
-    raise ImportError(
-        "backend='pennylane' needs PennyLane: pip install 'qsgd-optax[pennylane]'."
-    )
+    raise ImportError("backend='pennylane' needs PennyLane: pip install 'qsgd-optax[pennylane]'.")
   return (lambda t: pennylane.expectations(circuit, t)), False
 
 

@@ -31,11 +31,11 @@ from qsgd_optax.circuit import PerturbationCircuit
 # error 5.3e-9 in exact arithmetic, 1.9e-7 (1.6 ulp) evaluated in float32.
 # Fitted once by iteratively reweighted least squares on Chebyshev nodes.
 _SINPI_COEFFS = (
-    3.1415926369756333,
-    -5.167709688855712,
-    2.5500697825670766,
-    -0.5982424179992712,
-    0.07756089429857976,
+  3.1415926369756333,
+  -5.167709688855712,
+  2.5500697825670766,
+  -0.5982424179992712,
+  0.07756089429857976,
 )
 
 
@@ -109,9 +109,9 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   """
   if not circuit.has_closed_form:
     raise ValueError(
-        "The analytic backend has a closed form only for one rotation layer "
-        "or no entanglement; "
-        f"got layers={circuit.layers} with CNOTs {circuit.cnots}."
+      "The analytic backend has a closed form only for one rotation layer "
+      "or no entanglement; "
+      f"got layers={circuit.layers} with CNOTs {circuit.cnots}."
     )
   if circuit.is_product:
     return _product_expectations(circuit, t)

@@ -20,6 +20,7 @@ References:
 """
 
 from collections.abc import Sequence
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -72,8 +73,12 @@ def _matmul(a, b):
   """``a @ b`` for 2x2 matrices given as entry tuples."""
   a00, a01, a10, a11 = a
   b00, b01, b10, b11 = b
-  return (_add(_mul(a00, b00), _mul(a01, b10)), _add(_mul(a00, b01), _mul(a01, b11)),
-          _add(_mul(a10, b00), _mul(a11, b10)), _add(_mul(a10, b01), _mul(a11, b11)))
+  return (
+    _add(_mul(a00, b00), _mul(a01, b10)),
+    _add(_mul(a00, b01), _mul(a01, b11)),
+    _add(_mul(a10, b00), _mul(a11, b10)),
+    _add(_mul(a10, b01), _mul(a11, b11)),
+  )
 
 
 def _cnot_permutation(pairs, n_qubits: int) -> np.ndarray:
@@ -85,9 +90,11 @@ def _cnot_permutation(pairs, n_qubits: int) -> np.ndarray:
   return idx
 
 
-def _compile(gates: Sequence[Gate], n_qubits: int):
+def _compile(gates: Sequence[Gate], n_qubits: int) -> list[tuple[str, Any]]:
   """Splits a gate list into ("local", per-qubit gate lists) / ("perm", idx)."""
-  blocks, local, cnots = [], None, []
+  blocks: list[tuple[str, Any]] = []
+  local: Optional[list[list[Gate]]] = None
+  cnots: list[tuple[int, ...]] = []
   for gate in gates:
     if gate.name == "CNOT":
       if local is not None:
@@ -116,9 +123,7 @@ def _fused(qubit_gates, angles, cdtype):
   return m
 
 
-def simulate(
-    gates: Sequence[Gate], n_qubits: int, angles: jax.Array
-) -> jax.Array:
+def simulate(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> jax.Array:
   """``<Z_i>`` of a gate list from ``|0...0>``, batched over circuits.
 
   The state is held as ``(2**n, *batch)``: the batch is the minor axis, so
@@ -157,9 +162,7 @@ def z_signs(n_qubits: int, order=None) -> np.ndarray:
   return 1 - 2 * bits
 
 
-def probabilities(
-    gates: Sequence[Gate], n_qubits: int, angles: jax.Array
-) -> jax.Array:
+def probabilities(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> jax.Array:
   """Basis-state probabilities ``(*batch, 2**n_qubits)`` of a gate list.
 
   Same arguments as :func:`simulate`; qubit 0 is the most significant bit.
@@ -206,7 +209,7 @@ def _abs2(x):
 def _dense_state(blocks, angles, n_qubits, batch, cdtype):
   """Amplitudes ``(2**n, *batch)`` after the blocks, from ``|0...0>``."""
   dim = 1 << n_qubits
-  psi = None
+  psi: Any = None  # The first block is local: CNOTs on |0...0> were dropped.
   for kind, block in blocks:
     if kind == "perm":
       psi = psi[block]
@@ -221,11 +224,12 @@ def _dense_state(blocks, angles, n_qubits, batch, cdtype):
     for q, m in enumerate(mats):
       if m is None:
         continue
-      psi = psi.reshape((1 << q, 2, dim >> (q + 1)) + batch)
+      psi = psi.reshape((1 << q, 2, dim >> q + 1, *batch))
       a, b = psi[:, 0], psi[:, 1]
-      psi = jnp.stack([_add(_mul(m[0], a), _mul(m[1], b)),
-                       _add(_mul(m[2], a), _mul(m[3], b))], axis=1)
-      psi = psi.reshape((dim,) + batch)
+      psi = jnp.stack(
+        [_add(_mul(m[0], a), _mul(m[1], b)), _add(_mul(m[2], a), _mul(m[3], b))], axis=1
+      )
+      psi = psi.reshape((dim, *batch))
   return psi
 
 
@@ -236,10 +240,10 @@ def check_qubits(n_qubits: int) -> None:
     return
   need = memory_per_circuit(n_qubits)
   raise ValueError(
-      f"n_qubits={n_qubits} is more than a dense simulation can hold: one "
-      f"state needs 2**{n_qubits} complex64 amplitudes = {need / 2**30:.3g} "
-      f"GiB per circuit, for every group of parameters. The dense backends "
-      f"take at most {MAX_QUBITS} qubits; the analytic backend has no limit."
+    f"n_qubits={n_qubits} is more than a dense simulation can hold: one "
+    f"state needs 2**{n_qubits} complex64 amplitudes = {need / 2**30:.3g} "
+    f"GiB per circuit, for every group of parameters. The dense backends "
+    f"take at most {MAX_QUBITS} qubits; the analytic backend has no limit."
   )
 
 
@@ -263,6 +267,10 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 
 
 __all__ = [
-    "MAX_QUBITS", "expectations", "memory_per_circuit", "probabilities",
-    "simulate", "z_signs",
+  "MAX_QUBITS",
+  "expectations",
+  "memory_per_circuit",
+  "probabilities",
+  "simulate",
+  "z_signs",
 ]

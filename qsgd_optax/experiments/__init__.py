@@ -6,21 +6,21 @@ this package.
 """
 
 from qsgd_optax.experiments.classification import (
-    ClassificationSetup,
-    epochs_to,
-    markdown,
-    optimizer,
-    plot,
-    summarize,
-    train_classifier,
+  ClassificationSetup,
+  epochs_to,
+  markdown,
+  optimizer,
+  plot,
+  summarize,
+  train_classifier,
 )
 
 __all__ = [
-    "ClassificationSetup",
-    "epochs_to",
-    "markdown",
-    "optimizer",
-    "plot",
-    "summarize",
-    "train_classifier",
+  "ClassificationSetup",
+  "epochs_to",
+  "markdown",
+  "optimizer",
+  "plot",
+  "summarize",
+  "train_classifier",
 ]

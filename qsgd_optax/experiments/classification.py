@@ -25,8 +25,8 @@ import optax
 from flax import nnx
 
 from qsgd_optax.alias import qsgd
-from qsgd_optax.nn.attention import ScoreCircuit
 from qsgd_optax.experiments.tasks import topic_sequences
+from qsgd_optax.nn.attention import ScoreCircuit
 from qsgd_optax.nn.transformer import TransformerClassifier
 
 
@@ -45,8 +45,7 @@ def optimizer(name: str, learning_rate, weight_decay: float = 0.0):
   if parts[0] != "qsgd" or len(parts) not in (2, 3):
     raise ValueError(f"unknown optimizer {name!r}")
   placement = parts[2] if len(parts) == 3 else "gradient"
-  return qsgd(learning_rate, float(parts[1]), weight_decay=weight_decay,
-              placement=placement)
+  return qsgd(learning_rate, float(parts[1]), weight_decay=weight_decay, placement=placement)
 
 
 @dataclasses.dataclass
@@ -64,16 +63,25 @@ class ClassificationSetup:
   model: dict = dataclasses.field(default_factory=dict)
 
 
-def train_classifier(setup: ClassificationSetup, opt_name: str, seed: int,
-                     on_epoch: Optional[Callable[[int], None]] = None) -> dict:
+def train_classifier(
+  setup: ClassificationSetup,
+  opt_name: str,
+  seed: int,
+  on_epoch: Optional[Callable[[int], None]] = None,
+) -> dict:
   """Trains one run; returns its per-epoch history and timings."""
   x, y = topic_sequences(setup.n_train + setup.n_test, seed=setup.data_seed)
   x_tr, y_tr = jnp.asarray(x[: setup.n_train]), jnp.asarray(y[: setup.n_train])
-  x_te, y_te = jnp.asarray(x[setup.n_train:]), jnp.asarray(y[setup.n_train:])
+  x_te, y_te = jnp.asarray(x[setup.n_train :]), jnp.asarray(y[setup.n_train :])
   circuit = ScoreCircuit.build() if setup.quantum_attention else None
   model = TransformerClassifier(
-      int(x.max()) + 1, x.shape[1], int(y.max()) + 1, circuit=circuit,
-      rngs=nnx.Rngs(seed), **setup.model)
+    int(x.max()) + 1,
+    x.shape[1],
+    int(y.max()) + 1,
+    circuit=circuit,
+    rngs=nnx.Rngs(seed),
+    **setup.model,
+  )
   graphdef, params = nnx.split(model, nnx.Param)
   tx = optimizer(opt_name, setup.learning_rate, setup.weight_decay)
   opt_state = tx.init(params)
@@ -97,7 +105,8 @@ def train_classifier(setup: ClassificationSetup, opt_name: str, seed: int,
       return (optax.apply_updates(params, updates), opt_state), loss
 
     (params, opt_state), losses = jax.lax.scan(
-        step, (params, opt_state), (batches, jax.random.split(key, steps)))
+      step, (params, opt_state), (batches, jax.random.split(key, steps))
+    )
     return params, opt_state, losses.mean()
 
   @jax.jit
@@ -109,7 +118,7 @@ def train_classifier(setup: ClassificationSetup, opt_name: str, seed: int,
   start = time.perf_counter()
   epoch.lower(params, opt_state, key).compile()
   compile_s = time.perf_counter() - start
-  history = dict(train_loss=[], test_acc=[], epoch_s=[])
+  history: dict[str, list[float]] = dict(train_loss=[], test_acc=[], epoch_s=[])
   for e in range(setup.epochs):
     key, sub = jax.random.split(key)
     start = time.perf_counter()
@@ -120,8 +129,7 @@ def train_classifier(setup: ClassificationSetup, opt_name: str, seed: int,
     history["test_acc"].append(float(accuracy(params)))
     if on_epoch is not None:
       on_epoch(e)
-  return dict(optimizer=opt_name, seed=seed, steps_per_epoch=steps,
-              compile_s=compile_s, **history)
+  return dict(optimizer=opt_name, seed=seed, steps_per_epoch=steps, compile_s=compile_s, **history)
 
 
 def epochs_to(acc_history, threshold):
@@ -143,8 +151,7 @@ def _epoch_time(run: dict) -> float:
   return float(np.median(run["epoch_s"][1:] or run["epoch_s"]))
 
 
-def summarize(runs: list[dict], baseline: str = "adam",
-              threshold: float = 0.9) -> list[dict]:
+def summarize(runs: list[dict], baseline: str = "adam", threshold: float = 0.9) -> list[dict]:
   """Per (attention, optimizer): final accuracy, epochs to ``threshold``,
   time per epoch and its ratio to ``baseline``, and a paired comparison of
   final accuracy with ``baseline`` over the seeds both ran."""
@@ -157,21 +164,28 @@ def summarize(runs: list[dict], baseline: str = "adam",
     reach = [epochs_to(r["test_acc"], threshold) for r in rs]
     hit = [e for e in reach if e is not None]
     epoch_s = float(np.median([_epoch_time(r) for r in rs]))
-    row = dict(attention=attn, optimizer=opt, seeds=len(rs),
-               final_acc_mean=float(acc.mean()), final_acc_std=float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
-               final_loss_mean=float(np.mean([r["train_loss"][-1] for r in rs])),
-               epochs_to_threshold_mean=float(np.mean(hit)) if hit else None,
-               reached=f"{len(hit)}/{len(rs)}",
-               steps_to_threshold_mean=float(np.mean(hit)) * rs[0]["steps_per_epoch"] if hit else None,
-               epoch_s=epoch_s)
+    row = dict(
+      attention=attn,
+      optimizer=opt,
+      seeds=len(rs),
+      final_acc_mean=float(acc.mean()),
+      final_acc_std=float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
+      final_loss_mean=float(np.mean([r["train_loss"][-1] for r in rs])),
+      epochs_to_threshold_mean=float(np.mean(hit)) if hit else None,
+      reached=f"{len(hit)}/{len(rs)}",
+      steps_to_threshold_mean=float(np.mean(hit)) * rs[0]["steps_per_epoch"] if hit else None,
+      epoch_s=epoch_s,
+    )
     base = {r["seed"]: r for r in groups.get((attn, baseline), [])}
     paired = [(r["test_acc"][-1], base[r["seed"]]["test_acc"][-1]) for r in rs if r["seed"] in base]
     if opt != baseline and len(paired) > 1:
       a, b = np.array(paired).T
       diff = a - b
-      row.update(diff_vs_baseline=float(diff.mean()),
-                 wins=f"{int((diff > 0).sum())}/{len(diff)}",
-                 p_value=float(stats.ttest_rel(a, b).pvalue) if np.any(diff) else 1.0)
+      row.update(
+        diff_vs_baseline=float(diff.mean()),
+        wins=f"{int((diff > 0).sum())}/{len(diff)}",
+        p_value=float(stats.ttest_rel(a, b).pvalue) if np.any(diff) else 1.0,
+      )
     base_t = [_epoch_time(r) for r in groups.get((attn, baseline), [])]
     row["epoch_time_ratio"] = epoch_s / float(np.median(base_t)) if base_t else None
     rows.append(row)
@@ -181,33 +195,40 @@ def summarize(runs: list[dict], baseline: str = "adam",
 def markdown(rows: list[dict], threshold: float = 0.9) -> str:
   """The summary as a markdown table."""
   pct = f"{threshold:.0%}"
-  lines = [f"| attention | optimizer | seeds | final test acc | epochs to {pct} (reached) "
-           f"| steps to {pct} | s/epoch | time ratio | diff vs adam (wins, paired t p) |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  lines = [
+    f"| attention | optimizer | seeds | final test acc | epochs to {pct} (reached) "
+    f"| steps to {pct} | s/epoch | time ratio | diff vs adam (wins, paired t p) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ]
   for r in rows:
-    ep = "never" if r["epochs_to_threshold_mean"] is None else f"{r['epochs_to_threshold_mean']:.1f}"
+    ep = (
+      "never" if r["epochs_to_threshold_mean"] is None else f"{r['epochs_to_threshold_mean']:.1f}"
+    )
     st = "" if r["steps_to_threshold_mean"] is None else f"{r['steps_to_threshold_mean']:.0f}"
     ratio = "" if r["epoch_time_ratio"] is None else f"{r['epoch_time_ratio']:.2f}"
     diff = ""
     if "diff_vs_baseline" in r:
       diff = f"{100 * r['diff_vs_baseline']:+.2f} pts ({r['wins']}, p={r['p_value']:.2f})"
     lines.append(
-        f"| {r['attention']} | {r['optimizer']} | {r['seeds']} | "
-        f"{100 * r['final_acc_mean']:.2f} +- {100 * r['final_acc_std']:.2f} | "
-        f"{ep} ({r['reached']}) | {st} | {r['epoch_s']:.2f} | {ratio} | {diff} |")
+      f"| {r['attention']} | {r['optimizer']} | {r['seeds']} | "
+      f"{100 * r['final_acc_mean']:.2f} +- {100 * r['final_acc_std']:.2f} | "
+      f"{ep} ({r['reached']}) | {st} | {r['epoch_s']:.2f} | {ratio} | {diff} |"
+    )
   return "\n".join(lines)
 
 
 def plot(runs: list[dict], path: str, metrics=("test_acc", "train_loss")) -> None:
   """Curves per (attention, optimizer): mean over seeds, min-max shaded."""
   import matplotlib  # pylint: disable=import-outside-toplevel
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
 
   groups = _group(runs)
   attns = sorted({a for a, _ in groups})
-  fig, axes = plt.subplots(len(attns), len(metrics), squeeze=False,
-                           figsize=(6 * len(metrics), 3.8 * len(attns)))
+  fig, axes = plt.subplots(
+    len(attns), len(metrics), squeeze=False, figsize=(6 * len(metrics), 3.8 * len(attns))
+  )
   for row, attn in zip(axes, attns):
     for ax, metric in zip(row, metrics):
       for (a, opt), rs in sorted(groups.items()):
@@ -216,8 +237,7 @@ def plot(runs: list[dict], path: str, metrics=("test_acc", "train_loss")) -> Non
         curves = np.array([r[metric] for r in rs])
         x = np.arange(1, curves.shape[1] + 1)
         mean = curves.mean(0)
-        ax.plot(x, mean, label=f"{opt} (n={len(rs)})",
-                ls="--" if opt.startswith("adam") else "-")
+        ax.plot(x, mean, label=f"{opt} (n={len(rs)})", ls="--" if opt.startswith("adam") else "-")
         ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.15)
       ax.set_xlabel("epoch")
       ax.set_ylabel(metric.replace("_", " "))

@@ -31,12 +31,13 @@ def main(argv=None):
     for seed in range(args.seeds):
       for opt in OPTIMIZERS:
         bar.set_description(f"seed {seed} {opt}")
-        runs.append(experiments.train_classifier(
-            setup, opt, seed, on_epoch=lambda _: bar.update()))
-  print(f"\nSynthetic sequence classification ({setup.n_train} train / "
-        f"{setup.n_test} test sequences), paper's transformer, batch "
-        f"{setup.batch_size}, lr {setup.learning_rate}, {args.epochs} epochs, "
-        f"{args.seeds} seeds:\n")
+        runs.append(experiments.train_classifier(setup, opt, seed, on_epoch=lambda _: bar.update()))
+  print(
+    f"\nSynthetic sequence classification ({setup.n_train} train / "
+    f"{setup.n_test} test sequences), paper's transformer, batch "
+    f"{setup.batch_size}, lr {setup.learning_rate}, {args.epochs} epochs, "
+    f"{args.seeds} seeds:\n"
+  )
   print(experiments.markdown(experiments.summarize(runs)))
   experiments.plot(runs, args.plot)
   print(f"\nLearning curves saved to {args.plot}")

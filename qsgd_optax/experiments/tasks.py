@@ -23,8 +23,9 @@ import numpy as np
 PAD = 0
 
 
-def topic_sequences(n, *, num_classes=4, seq_len=32, vocab_size=96,
-                    keywords_per_class=6, label_noise=0.05, seed=0):
+def topic_sequences(
+  n, *, num_classes=4, seq_len=32, vocab_size=96, keywords_per_class=6, label_noise=0.05, seed=0
+):
   """``(tokens [n, seq_len] int32, labels [n] int32)``; token 0 is unused.
 
   Examples:
@@ -42,8 +43,7 @@ def topic_sequences(n, *, num_classes=4, seq_len=32, vocab_size=96,
   for i, c in enumerate(labels):
     other = (c + rng.integers(1, num_classes)) % num_classes
     k = rng.integers(2, 5)
-    picks = np.concatenate([rng.choice(keywords[c], k),
-                            rng.choice(keywords[other], k - 1)])
+    picks = np.concatenate([rng.choice(keywords[c], k), rng.choice(keywords[other], k - 1)])
     tokens[i, rng.choice(seq_len, picks.size, replace=False)] = picks
   flip = rng.random(n) < label_noise
   labels = np.where(flip, rng.integers(0, num_classes, n), labels)
@@ -77,8 +77,7 @@ def arithmetic_problems(n, *, seed=0, max_value=20):
       q = f"{name} has {a} {item} and gives away {b}. How many are left?"
       steps, v = f"{a} - {b} = {a - b}.", a - b
     else:
-      q = (f"{name} buys {a} bags of {item} with {b} in each, then finds {c}"
-           f" more. How many {item}?")
+      q = f"{name} buys {a} bags of {item} with {b} in each, then finds {c} more. How many {item}?"
       steps, v = f"{a} * {b} = {a * b}. {a * b} + {c} = {a * b + c}.", a * b + c
     out.append((q, f"{steps} #### {v}", v))
   return out

@@ -80,22 +80,29 @@ class ScoreCircuit:
   backend: str = "auto"
 
   @classmethod
-  def build(cls, n_qubits: int = 4, depth: int = 2,
-            entanglement: Entanglement = "chain", readout: str = "expval",
-            backend: str = "auto") -> ScoreCircuit:
-    if isinstance(n_qubits, bool) or not isinstance(n_qubits, int) or not (
-        1 <= n_qubits <= statevector.MAX_QUBITS):
+  def build(
+    cls,
+    n_qubits: int = 4,
+    depth: int = 2,
+    entanglement: Entanglement = "chain",
+    readout: str = "expval",
+    backend: str = "auto",
+  ) -> ScoreCircuit:
+    if (
+      isinstance(n_qubits, bool)
+      or not isinstance(n_qubits, int)
+      or not (1 <= n_qubits <= statevector.MAX_QUBITS)
+    ):
       raise ValueError(
-          f"n_qubits must be an int in [1, {statevector.MAX_QUBITS}], got "
-          f"{n_qubits!r}.")
+        f"n_qubits must be an int in [1, {statevector.MAX_QUBITS}], got {n_qubits!r}."
+      )
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
       raise ValueError(f"depth must be an int >= 1, got {depth!r}.")
     if readout not in READOUTS:
       raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
     if backend not in BACKENDS:
       raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-    return cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits),
-               readout, backend)
+    return cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits), readout, backend)
 
   @property
   def degree(self) -> int:
@@ -127,7 +134,7 @@ class ScoreCircuit:
       probs = statevector.probabilities(self.gates(), self.n_qubits, angles)
     else:
       flat = angles.reshape(-1, angles.shape[-1])
-      probs = _pennylane_probs(self, flat).reshape(s.shape + (-1,))
+      probs = _pennylane_probs(self, flat).reshape((*s.shape, -1))
     return self._readout(probs).astype(s.dtype)
 
   def coefficients(self, theta, phi):
@@ -135,15 +142,13 @@ class ScoreCircuit:
     samples = 2 * self.degree + 1
     grid = 2 * np.pi * np.arange(samples) / samples
     angles = self.angles(jnp.asarray(grid, theta.dtype), theta, phi)
-    values = self._readout(
-        statevector.probabilities(self.gates(), self.n_qubits, angles))
+    values = self._readout(statevector.probabilities(self.gates(), self.n_qubits, angles))
     return jnp.fft.rfft(values) / samples
 
   def _fourier(self, s, theta, phi):
     f = self.coefficients(theta, phi)
     re, im = 2 * jnp.real(f[1:]), -2 * jnp.imag(f[1:])
-    return _series(s, jnp.real(f[0]).astype(s.dtype), re.astype(s.dtype),
-                   im.astype(s.dtype))
+    return _series(s, jnp.real(f[0]).astype(s.dtype), re.astype(s.dtype), im.astype(s.dtype))
 
   def _readout(self, probs):
     """``(..., 2**n)`` probabilities -> ``(...)`` summed readout."""
@@ -189,8 +194,7 @@ def _series_bwd(res, g):
     sums = (jnp.sum(g * ck), jnp.sum(g * sk))
     return (ck * c1 - sk * s1, sk * c1 + ck * s1, ds), sums
 
-  (_, _, ds), (dre, dim) = jax.lax.scan(
-      step, (c1, s1, jnp.zeros_like(s)), (k, re, im))
+  (_, _, ds), (dre, dim) = jax.lax.scan(step, (c1, s1, jnp.zeros_like(s)), (k, re, im))
   return g * ds, jnp.sum(g), dre, dim
 
 
@@ -202,8 +206,7 @@ def _pennylane_probs(circuit: ScoreCircuit, flat):
 
   from qsgd_optax.backends.pennylane import apply_gates
 
-  @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits),
-             interface="jax")
+  @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits), interface="jax")
   def run(angles):
     apply_gates(circuit.gates(), angles)
     return qml.probs(wires=range(circuit.n_qubits))
@@ -233,9 +236,15 @@ class MultiHeadAttention(nnx.Module):
     (2, 5, 16)
   """
 
-  def __init__(self, d_model: int, num_heads: int, *,
-               circuit: Optional[ScoreCircuit] = None, dropout: float = 0.0,
-               rngs: nnx.Rngs):
+  def __init__(
+    self,
+    d_model: int,
+    num_heads: int,
+    *,
+    circuit: Optional[ScoreCircuit] = None,
+    dropout: float = 0.0,
+    rngs: nnx.Rngs,
+  ):
     if d_model % num_heads:
       raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}.")
     self.num_heads = num_heads
@@ -245,13 +254,10 @@ class MultiHeadAttention(nnx.Module):
     self.circuit = circuit
     if circuit is not None:
       shape = (circuit.depth, circuit.n_qubits)
-      self.theta = nnx.Param(jax.random.uniform(rngs.params(), shape,
-                                                minval=-np.pi, maxval=np.pi))
-      self.phi = nnx.Param(jax.random.uniform(rngs.params(), shape,
-                                              minval=-np.pi, maxval=np.pi))
+      self.theta = nnx.Param(jax.random.uniform(rngs.params(), shape, minval=-np.pi, maxval=np.pi))
+      self.phi = nnx.Param(jax.random.uniform(rngs.params(), shape, minval=-np.pi, maxval=np.pi))
 
-  def __call__(self, x, mask=None, deterministic: bool = False,
-               rngs: Optional[nnx.Rngs] = None):
+  def __call__(self, x, mask=None, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None):
     b, length, d = x.shape
     h = self.num_heads
     q, k, v = jnp.split(self.qkv(x).reshape(b, length, 3, h, d // h), 3, axis=2)
@@ -262,8 +268,7 @@ class MultiHeadAttention(nnx.Module):
       logits = scores + self.circuit.bias(scores, self.theta[...], self.phi[...])
     if mask is not None:
       logits = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-    weights = self.dropout(jax.nn.softmax(logits, axis=-1),
-                           deterministic=deterministic, rngs=rngs)
+    weights = self.dropout(jax.nn.softmax(logits, axis=-1), deterministic=deterministic, rngs=rngs)
     out = (weights @ v).transpose(0, 2, 1, 3).reshape(b, length, d)
     return self.out(out)
 

@@ -3,16 +3,17 @@
 import functools
 
 import jax
-
 import numpy as np
 import optax
 import pytest
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 import qsgd_optax
 
 pytestmark = pytest.mark.skipif(
-    jax.device_count() < 8, reason="needs 8 devices: run via test_sharding.py")
+  jax.device_count() < 8, reason="needs 8 devices: run via test_sharding.py"
+)
 
 CONFIGS = [dict(), dict(entanglement="ring"), dict(entanglement="chain", layers=2)]
 
@@ -33,6 +34,7 @@ def step(tx):
   def run(params, state, grads):
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state, updates
+
   return run
 
 
@@ -49,8 +51,7 @@ def test_sharded_equals_unsharded(kw, style):
   else:
     m = mesh((2, 4), ("data", "model"))
     specs = {"w": P("data", "model"), "b": P("model")}
-  shard = lambda t: jax.tree.map(
-      lambda x, s: jax.device_put(x, NamedSharding(m, s)), t, specs)
+  shard = lambda t: jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(m, s)), t, specs)
   tx = qsgd_optax.qsgd(1e-2, 0.5, n_qubits=4, **kw)
   ref_p, _, ref_u = step(tx)(params, tx.init(params), grads)
   sp, sg = shard(params), shard(grads)
@@ -99,8 +100,9 @@ def test_shard_map(kw):
   tx = qsgd_optax.superpose(0.5, 4, **kw)
   ref, _ = tx.update(grads["w"], tx.init(params["w"]), params["w"])
 
-  @functools.partial(jax.shard_map, mesh=m, in_specs=(P(None, "x"), P(None, "x")),
-                     out_specs=P(None, "x"))
+  @functools.partial(
+    jax.shard_map, mesh=m, in_specs=(P(None, "x"), P(None, "x")), out_specs=P(None, "x")
+  )
   def local(g, p):
     return tx.update(g, tx.init(p), p)[0]
 
