@@ -1,10 +1,11 @@
 """Training harness shared by the demo and the benchmarks.
 
-One run trains a :class:`~qsgd_optax.nn.transformer.TransformerClassifier` on
-:func:`~qsgd_optax.experiments.tasks.topic_sequences` with a given optimizer and seed:
-each epoch is one jitted ``lax.scan`` over shuffled mini-batches, then the
-test set is evaluated. Wall time per epoch excludes compilation (the first
-call is timed separately).
+A run trains a :class:`~qsgd_optax.nn.transformer.TransformerClassifier` on a
+task of :mod:`qsgd_optax.experiments.tasks` with a given optimizer. Seeds run
+together under ``jax.vmap`` (seed ``s`` fixes the initial parameters, the data
+order and the dropout keys, the same for every optimizer: runs are paired by
+seed). Each epoch is one jitted ``lax.scan`` over shuffled mini-batches, then
+the test set is evaluated. Wall time per epoch excludes compilation.
 
 References:
   Pamuk et al., `Superpositional Gradient Descent
@@ -15,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
-from typing import Optional
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -25,35 +26,62 @@ import optax
 from flax import nnx
 
 from qsgd_optax.alias import qsgd
-from qsgd_optax.experiments.tasks import topic_sequences
+from qsgd_optax.experiments import tasks
+from qsgd_optax.experiments.controls import fixed_modulation
 from qsgd_optax.nn.attention import ScoreCircuit
 from qsgd_optax.nn.transformer import TransformerClassifier
 
+NOISE_FLOOR = 1e-6
 
-def optimizer(name: str, learning_rate, weight_decay: float = 0.0):
-  """``"adam"``, ``"adamw"``, or ``"qsgd-<lambda>[-update]"``.
+
+def optimizer(name: str, learning_rate, weight_decay: float = 0.0, seed: int = 0):
+  """An optimizer by name: ``"adam"``, ``"adamw"``,
+  ``"qsgd-<lambda>[-update|-direction]"``, or a control: ``"floor"`` (Adam on
+  gradients times ``1 + 1e-6 u``), ``"rand-<s>[-direction]"`` (the same with
+  scale ``s``, on the gradient or on Adam's direction), ``"addnoise-<eta>"``
+  (``optax.add_noise(eta, 0.55)`` before Adam).
 
   Examples:
     >>> from qsgd_optax.experiments import optimizer
-    >>> tx = optimizer("qsgd-0.5-update", 1e-3)
+    >>> tx = optimizer("qsgd-0.5-direction", 1e-3)
   """
+  adamw = lambda: optax.adamw(learning_rate, weight_decay=weight_decay)
+  parts = name.split("-")
+  kind, placement = parts[0], parts[2] if len(parts) == 3 else "gradient"
   if name == "adam":
     return optax.adam(learning_rate)
   if name == "adamw":
-    return optax.adamw(learning_rate, weight_decay=weight_decay)
-  parts = name.split("-")
-  if parts[0] != "qsgd" or len(parts) not in (2, 3):
-    raise ValueError(f"unknown optimizer {name!r}")
-  placement = parts[2] if len(parts) == 3 else "gradient"
-  return qsgd(learning_rate, float(parts[1]), weight_decay=weight_decay, placement=placement)
+    return adamw()
+  if name == "floor":
+    return optax.chain(fixed_modulation(NOISE_FLOOR, seed), adamw())
+  if len(parts) in (2, 3) and kind in ("qsgd", "rand"):
+    scale = float(parts[1])
+    if kind == "qsgd":
+      return qsgd(learning_rate, scale, weight_decay=weight_decay, placement=placement)
+    if placement == "gradient":
+      return optax.chain(fixed_modulation(scale, seed), adamw())
+    if placement == "direction":
+      return optax.chain(
+        optax.scale_by_adam(),
+        fixed_modulation(scale, seed),
+        optax.add_decayed_weights(weight_decay),
+        optax.scale_by_learning_rate(learning_rate),
+      )
+  if len(parts) == 2 and kind == "addnoise":
+    return optax.chain(optax.add_noise(float(parts[1]), 0.55, seed), adamw())
+  raise ValueError(f"unknown optimizer {name!r}")
 
 
 @dataclasses.dataclass
 class ClassificationSetup:
-  """The paper's synthetic-classification settings (Section IV / appendix)."""
+  """The paper's classification settings (Section IV / appendix).
 
-  n_train: int = 4000
-  n_test: int = 1000
+  ``n_train``/``n_test`` of ``None`` take the task's default sizes.
+  """
+
+  task: str = "topics"
+  n_train: Optional[int] = None
+  n_test: Optional[int] = None
   epochs: int = 10
   batch_size: int = 32
   learning_rate: float = 1e-3
@@ -63,6 +91,96 @@ class ClassificationSetup:
   model: dict = dataclasses.field(default_factory=dict)
 
 
+class Problem:
+  """Data, model and loss of a setup, with seeds' parameters stacked."""
+
+  def __init__(self, setup: ClassificationSetup, seeds: Sequence[int]):
+    self.setup = setup
+    x, y, xt, yt = tasks.load(setup.task, setup.n_train, setup.n_test, setup.data_seed)
+    self.x, self.y, self.xt, self.yt = map(jnp.asarray, (x, y, xt, yt))
+    vocab = int(max(x.max(), xt.max())) + 1
+    classes = int(max(y.max(), yt.max())) + 1
+    circuit = ScoreCircuit.build() if setup.quantum_attention else None
+    states = []
+    for seed in seeds:
+      model = TransformerClassifier(
+        vocab, x.shape[1], classes, circuit=circuit, rngs=nnx.Rngs(seed), **setup.model
+      )
+      self.graphdef, params = nnx.split(model, nnx.Param)
+      states.append(params)
+    self.params = jax.tree.map(lambda *p: jnp.stack(p), *states)
+    self.keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    self.steps = len(x) // setup.batch_size
+
+  def loss(self, params, idx, key):
+    logits = nnx.merge(self.graphdef, params)(self.x[idx], rngs=nnx.Rngs(dropout=key))
+    return optax.softmax_cross_entropy_with_integer_labels(logits, self.y[idx]).mean()
+
+  def batches(self, key):
+    """Batch indices ``(steps, batch)`` and dropout keys ``(steps, 2)``."""
+    key, shuffle = jax.random.split(key)
+    order = jax.random.permutation(shuffle, len(self.y))
+    idx = order[: self.steps * self.setup.batch_size].reshape(self.steps, -1)
+    return idx, jax.random.split(key, self.steps)
+
+  def accuracy(self, params):
+    logits = nnx.merge(self.graphdef, params)(self.xt, deterministic=True)
+    return jnp.mean(jnp.argmax(logits, -1) == self.yt)
+
+
+def train_seeds(
+  setup: ClassificationSetup,
+  opt_name: str,
+  seeds: Sequence[int],
+  on_epoch: Optional[Callable[[int], None]] = None,
+) -> list[dict]:
+  """Trains one run per seed (vmapped); returns their per-epoch histories."""
+  prob = Problem(setup, seeds)
+  tx = optimizer(opt_name, setup.learning_rate, setup.weight_decay)
+
+  def epoch(params, opt_state, key):
+    def step(carry, inputs):
+      params, opt_state = carry
+      idx, k = inputs
+      loss, grads = jax.value_and_grad(prob.loss)(params, idx, k)
+      updates, opt_state = tx.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), loss
+
+    carry, losses = jax.lax.scan(step, (params, opt_state), prob.batches(key))
+    return *carry, losses.mean(), prob.accuracy(carry[0])
+
+  epoch_fn = jax.jit(jax.vmap(epoch))
+  params, opt_state = prob.params, jax.vmap(tx.init)(prob.params)
+  keys = prob.keys
+  start = time.perf_counter()
+  epoch_fn.lower(params, opt_state, keys).compile()
+  compile_s = time.perf_counter() - start
+  history: dict[str, list[Any]] = dict(train_loss=[], test_acc=[], epoch_s=[])
+  for e in range(setup.epochs):
+    keys, sub = jnp.split(jax.vmap(jax.random.split)(keys), 2, axis=1)
+    keys, sub = keys[:, 0], sub[:, 0]
+    start = time.perf_counter()
+    params, opt_state, loss, acc = epoch_fn(params, opt_state, sub)
+    history["train_loss"].append(np.asarray(loss).tolist())
+    history["test_acc"].append(np.asarray(acc).tolist())
+    history["epoch_s"].append((time.perf_counter() - start) / len(seeds))
+    if on_epoch is not None:
+      on_epoch(e)
+  return [
+    dict(
+      optimizer=opt_name,
+      seed=seed,
+      task=setup.task,
+      steps_per_epoch=prob.steps,
+      compile_s=compile_s,
+      train_loss=[float(v[i]) for v in history["train_loss"]],
+      test_acc=[float(v[i]) for v in history["test_acc"]],
+      epoch_s=history["epoch_s"],
+    )
+    for i, seed in enumerate(seeds)
+  ]
+
+
 def train_classifier(
   setup: ClassificationSetup,
   opt_name: str,
@@ -70,66 +188,7 @@ def train_classifier(
   on_epoch: Optional[Callable[[int], None]] = None,
 ) -> dict:
   """Trains one run; returns its per-epoch history and timings."""
-  x, y = topic_sequences(setup.n_train + setup.n_test, seed=setup.data_seed)
-  x_tr, y_tr = jnp.asarray(x[: setup.n_train]), jnp.asarray(y[: setup.n_train])
-  x_te, y_te = jnp.asarray(x[setup.n_train :]), jnp.asarray(y[setup.n_train :])
-  circuit = ScoreCircuit.build() if setup.quantum_attention else None
-  model = TransformerClassifier(
-    int(x.max()) + 1,
-    x.shape[1],
-    int(y.max()) + 1,
-    circuit=circuit,
-    rngs=nnx.Rngs(seed),
-    **setup.model,
-  )
-  graphdef, params = nnx.split(model, nnx.Param)
-  tx = optimizer(opt_name, setup.learning_rate, setup.weight_decay)
-  opt_state = tx.init(params)
-  steps = setup.n_train // setup.batch_size
-
-  def loss_fn(params, xb, yb, key):
-    logits = nnx.merge(graphdef, params)(xb, rngs=nnx.Rngs(dropout=key))
-    return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
-
-  @jax.jit
-  def epoch(params, opt_state, key):
-    key, shuffle = jax.random.split(key)
-    order = jax.random.permutation(shuffle, setup.n_train)
-    batches = order[: steps * setup.batch_size].reshape(steps, setup.batch_size)
-
-    def step(carry, inputs):
-      params, opt_state = carry
-      idx, k = inputs
-      loss, grads = jax.value_and_grad(loss_fn)(params, x_tr[idx], y_tr[idx], k)
-      updates, opt_state = tx.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), loss
-
-    (params, opt_state), losses = jax.lax.scan(
-      step, (params, opt_state), (batches, jax.random.split(key, steps))
-    )
-    return params, opt_state, losses.mean()
-
-  @jax.jit
-  def accuracy(params):
-    logits = nnx.merge(graphdef, params)(x_te, deterministic=True)
-    return jnp.mean(jnp.argmax(logits, -1) == y_te)
-
-  key = jax.random.PRNGKey(seed)
-  start = time.perf_counter()
-  epoch.lower(params, opt_state, key).compile()
-  compile_s = time.perf_counter() - start
-  history: dict[str, list[float]] = dict(train_loss=[], test_acc=[], epoch_s=[])
-  for e in range(setup.epochs):
-    key, sub = jax.random.split(key)
-    start = time.perf_counter()
-    params, opt_state, loss = epoch(params, opt_state, sub)
-    loss = float(loss)
-    history["epoch_s"].append(time.perf_counter() - start)
-    history["train_loss"].append(loss)
-    history["test_acc"].append(float(accuracy(params)))
-    if on_epoch is not None:
-      on_epoch(e)
-  return dict(optimizer=opt_name, seed=seed, steps_per_epoch=steps, compile_s=compile_s, **history)
+  return train_seeds(setup, opt_name, [seed], on_epoch)[0]
 
 
 def epochs_to(acc_history, threshold):

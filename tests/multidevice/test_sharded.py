@@ -38,9 +38,10 @@ def step(tx):
   return run
 
 
+@pytest.mark.parametrize("placement", ["gradient", "direction"])
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
 @pytest.mark.parametrize("style", ["fsdp", "tensor", "2d"])
-def test_sharded_equals_unsharded(kw, style):
+def test_sharded_equals_unsharded(kw, style, placement):
   params, grads = tree()
   if style == "fsdp":
     m = mesh()
@@ -52,7 +53,7 @@ def test_sharded_equals_unsharded(kw, style):
     m = mesh((2, 4), ("data", "model"))
     specs = {"w": P("data", "model"), "b": P("model")}
   shard = lambda t: jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(m, s)), t, specs)
-  tx = qsgd_optax.qsgd(1e-2, 0.5, n_qubits=4, **kw)
+  tx = qsgd_optax.qsgd(1e-2, 0.5, n_qubits=4, placement=placement, **kw)
   ref_p, _, ref_u = step(tx)(params, tx.init(params), grads)
   sp, sg = shard(params), shard(grads)
   state = tx.init(sp)
@@ -61,7 +62,7 @@ def test_sharded_equals_unsharded(kw, style):
     np.testing.assert_allclose(new_p[k], ref_p[k], atol=1e-6)
     np.testing.assert_allclose(updates[k], ref_u[k], atol=1e-6)
     assert new_p[k].sharding.is_equivalent_to(sp[k].sharding, 2 - (k == "b"))
-  mu = new_state[1][0].mu
+  mu = optax.tree.get(new_state, "mu")
   for k in params:
     assert mu[k].sharding.is_equivalent_to(sp[k].sharding, sp[k].ndim)
 
