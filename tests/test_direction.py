@@ -105,7 +105,7 @@ def test_dtype_preserved_and_masked_leaves_untouched(dtype):
   params = {"w": jnp.linspace(-1, 1, 10, dtype=dtype), "step": jnp.array(3)}
   grads = {"w": jnp.ones(10, dtype), "step": jnp.array(0)}
   tx = optax.masked(qsgd(0.1, 0.5, placement="direction"), {"w": True, "step": False})
-  updates, state = jax.jit(tx.update)(grads, tx.init(params), params)
+  updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
   assert updates["w"].dtype == dtype and np.all(np.isfinite(np.asarray(updates["w"], np.float32)))
   assert updates["step"] is grads["step"] or int(updates["step"]) == 0
 

@@ -37,4 +37,4 @@ def test_unknown_optimizer():
 def test_demo_smoke(tmp_path, capsys):
   demo.main(["--seeds", "1", "--epochs", "1", "--plot", str(tmp_path / "d.png")])
   out = capsys.readouterr().out
-  assert "qsgd-0.5-update" in out and (tmp_path / "d.png").exists()
+  assert "qsgd-0.5-direction" in out and "floor" in out and (tmp_path / "d.png").exists()

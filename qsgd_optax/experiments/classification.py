@@ -244,6 +244,7 @@ def summarize(runs: list[dict], baseline: str = "adam", threshold: float = 0.9) 
         diff_vs_baseline=float(diff.mean()),
         wins=f"{int((diff > 0).sum())}/{len(diff)}",
         p_value=float(stats.ttest_rel(a, b).pvalue) if np.any(diff) else 1.0,
+        min_detectable=min_detectable_effect(diff),
       )
     base_t = [_epoch_time(r) for r in groups.get((attn, baseline), [])]
     row["epoch_time_ratio"] = epoch_s / float(np.median(base_t)) if base_t else None
@@ -251,12 +252,24 @@ def summarize(runs: list[dict], baseline: str = "adam", threshold: float = 0.9) 
   return rows
 
 
+def min_detectable_effect(diff: np.ndarray, alpha: float = 0.05, power: float = 0.8) -> float:
+  """Smallest mean paired difference a two-sided paired t-test at ``alpha``
+  detects with probability ``power``, given the spread of ``diff``:
+  ``(t_{1-alpha/2} + t_{power}) * sd(diff) / sqrt(n)`` with ``n - 1`` dof."""
+  from scipy import stats
+
+  n = len(diff)
+  t = stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)
+  return float(t * np.std(diff, ddof=1) / np.sqrt(n))
+
+
 def markdown(rows: list[dict], threshold: float = 0.9) -> str:
   """The summary as a markdown table."""
   pct = f"{threshold:.0%}"
   lines = [
     f"| attention | optimizer | seeds | final test acc | epochs to {pct} (reached) "
-    f"| steps to {pct} | s/epoch | time ratio | diff vs adam (wins, paired t p) |",
+    f"| steps to {pct} | s/epoch | time ratio "
+    "| diff vs adam (wins, paired t p, smallest detectable at 80% power) |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ]
   for r in rows:
@@ -267,7 +280,10 @@ def markdown(rows: list[dict], threshold: float = 0.9) -> str:
     ratio = "" if r["epoch_time_ratio"] is None else f"{r['epoch_time_ratio']:.2f}"
     diff = ""
     if "diff_vs_baseline" in r:
-      diff = f"{100 * r['diff_vs_baseline']:+.2f} pts ({r['wins']}, p={r['p_value']:.2f})"
+      diff = (
+        f"{100 * r['diff_vs_baseline']:+.2f} pts ({r['wins']}, p={r['p_value']:.2f}, "
+        f"detectable {100 * r['min_detectable']:.2f})"
+      )
     lines.append(
       f"| {r['attention']} | {r['optimizer']} | {r['seeds']} | "
       f"{100 * r['final_acc_mean']:.2f} +- {100 * r['final_acc_std']:.2f} | "
