@@ -38,3 +38,34 @@ def test_demo_smoke(tmp_path, capsys):
   demo.main(["--seeds", "1", "--epochs", "1", "--plot", str(tmp_path / "d.png")])
   out = capsys.readouterr().out
   assert "qsgd-0.5-direction" in out and "floor" in out and (tmp_path / "d.png").exists()
+
+
+def test_seeds_are_paired_and_vmapped_runs_match_single_runs():
+  setup = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=2)
+  both = experiments.train_seeds(setup, "adam", [0, 1])
+  alone = experiments.train_classifier(setup, "adam", 1)
+  np.testing.assert_allclose(both[1]["test_acc"], alone["test_acc"], atol=0.011)
+  np.testing.assert_allclose(both[1]["train_loss"], alone["train_loss"], rtol=1e-3)
+  assert both[0]["train_loss"] != both[1]["train_loss"]
+
+
+def test_mechanism_trace_separates_floor_and_direction():
+  from qsgd_optax.experiments import mechanism
+
+  setup = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=1)
+  floor = mechanism.trace(setup, "floor", [0])[0]
+  direction = mechanism.trace(setup, "qsgd-0.5-direction", [0])[0]
+  assert floor["update_change"][0] < 1e-5
+  assert direction["update_change"][0] > 0.05
+  assert 0 <= floor["distance"][0] < direction["distance"][0]
+  assert mechanism.matched_noise_eta(setup, 0.5) > 0
+
+
+@pytest.mark.parametrize("name", ["floor", "rand-0.5", "rand-0.5-direction", "addnoise-1e-4"])
+def test_control_optimizers_build_and_step(name):
+  import jax.numpy as jnp
+
+  tx = experiments.optimizer(name, 1e-2)
+  params = {"w": jnp.linspace(-1, 1, 6)}
+  updates, _ = tx.update({"w": jnp.ones(6)}, tx.init(params), params)
+  assert np.all(np.isfinite(updates["w"])) and np.all(updates["w"] < 0)

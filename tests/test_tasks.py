@@ -21,3 +21,13 @@ def test_arithmetic_answers_are_right():
     steps = a.split("####")[0]
     last = steps.strip().rstrip(".").split("=")[-1].strip()
     assert int(last) == v and a.endswith(f"#### {v}")
+
+
+def test_digits_is_real_data_split_without_overlap():
+  from qsgd_optax.experiments.tasks import load
+
+  x, y, xt, _ = load("digits")
+  assert x.shape == (1297, 64) and xt.shape == (500, 64)
+  assert x.min() >= 0 and x.max() <= 16 and set(np.unique(y)) == set(range(10))
+  train_rows = {r.tobytes() for r in x}
+  assert sum(r.tobytes() in train_rows for r in xt) < 25  # Only genuine duplicate images.

@@ -67,8 +67,8 @@ def optimizer(name: str, learning_rate, weight_decay: float = 0.0, seed: int = 0
         optax.add_decayed_weights(weight_decay),
         optax.scale_by_learning_rate(learning_rate),
       )
-  if len(parts) == 2 and kind == "addnoise":
-    return optax.chain(optax.add_noise(float(parts[1]), 0.55, seed), adamw())
+  if kind == "addnoise":  # The variance may hold a minus sign: "addnoise-2e-05".
+    return optax.chain(optax.add_noise(float(name.partition("-")[2]), 0.55, seed), adamw())
   raise ValueError(f"unknown optimizer {name!r}")
 
 
