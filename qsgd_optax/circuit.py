@@ -114,7 +114,7 @@ class PerturbationCircuit:
 
   @property
   def is_product(self) -> bool:
-    """No CNOT: every qubit evolves alone, whatever the number of layers."""
+    """Whether the circuit has no CNOT (every qubit then evolves alone, for any layers)."""
     return not self.cnots
 
   @property
