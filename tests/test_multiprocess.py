@@ -167,8 +167,8 @@ def test_params_and_state_keep_their_shardings(job):
 
 
 def test_update_adds_no_collectives(job):
-  """Groups of 4 qubits align with every shard (32 and 8 entries of a last
-  axis per device): qsgd's update compiles to AdamW's collectives, none."""
+  """Groups of 4 qubits align with every shard (32 entries of ``attn``'s
+  last axis per device): qsgd's update compiles to AdamW's collectives, none."""
   found = job["multi"]["meta"]["collectives"]
   print(json.dumps(found, indent=1))
   adamw, qsgd = Counter(found["adamw"]["update"]), Counter(found["qsgd"]["update"])
