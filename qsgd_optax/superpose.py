@@ -101,7 +101,8 @@ def _build(
         "jax.jit, or pass static_args=('n_qubits', 'layers')."
       )
     k = key_data if key_data is not None else _checks.key(key)
-    return SuperposeState(jnp.zeros([], jnp.int32), k, fixed)
+    # A fresh array per state: donating one state must not delete another's key.
+    return SuperposeState(jnp.zeros([], jnp.int32), jnp.array(k, copy=True), fixed)
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args

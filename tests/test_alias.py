@@ -135,3 +135,13 @@ def test_apply_if_finite_around_qsgd():
   u, state = update(jnp.ones(3), state, theta)
   assert np.all(np.isfinite(u)) and np.all(u != 0)
   assert int(state.notfinite_count) == 0
+
+
+def test_donating_one_state_leaves_other_states_usable():
+  theta = jnp.array([0.3, -1.2, 2.0])
+  tx = qsgd(0.1, 0.5, shots=8)
+  first, second = tx.init(theta), tx.init(theta)
+  step = jax.jit(lambda s: tx.update(jnp.ones(3), s, theta), donate_argnums=0)
+  step(first)
+  u, _ = step(second)  # Failed with a deleted key when init shared one array.
+  assert np.all(np.isfinite(u))
