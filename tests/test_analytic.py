@@ -5,7 +5,7 @@ import pytest
 import reference
 
 from qsgd_optax import PerturbationCircuit
-from qsgd_optax.backends.analytic import expectations, reduce_turns, sinpi
+from qsgd_optax.backends.analytic import cospi, expectations, reduce_turns, sincospi, sinpi
 
 CLOSED = [c for c in reference.CONFIGS if PerturbationCircuit.build(*c).has_closed_form]
 
@@ -26,6 +26,30 @@ def test_sinpi_float64(x64):
   x = np.linspace(-1, 1, 10_001)
   got = np.asarray(sinpi(jnp.asarray(x)))
   np.testing.assert_allclose(got, np.sin(np.pi * x), atol=1e-15)
+
+
+def test_sincospi_float32_accuracy():
+  x = np.linspace(-1, 1, 200_001, dtype=np.float32)
+  h = np.float32(0.5)
+  near_half = [np.nextafter(h, np.float32(0)), np.nextafter(h, np.float32(1))]
+  x = np.concatenate([x, near_half, np.negative(near_half)]).astype(np.float32)
+  s, c = (np.asarray(v, np.float64) for v in jax.jit(sincospi)(jnp.asarray(x)))
+  np.testing.assert_array_equal(s, np.asarray(jax.jit(sinpi)(jnp.asarray(x)), np.float64))
+  want = np.cos(np.pi * x.astype(np.float64))
+  assert np.max(np.abs(c - want)) < 2.5e-7
+  # Exact zeros at +-1/2, exact +-1 at the integers, relative accuracy elsewhere.
+  half = np.abs(x) == 0.5
+  np.testing.assert_array_equal(c[half], 0)
+  np.testing.assert_array_equal(c[x == np.round(x)], want[x == np.round(x)])
+  assert np.max(np.abs(c - want)[~half] / np.abs(want)[~half]) < 5e-7
+  np.testing.assert_array_equal(np.asarray(jax.jit(cospi)(jnp.asarray(x)), np.float64), c)
+
+
+def test_sincospi_float64(x64):
+  x = np.linspace(-1, 1, 10_001)
+  s, c = sincospi(jnp.asarray(x))
+  np.testing.assert_allclose(s, np.sin(np.pi * x), atol=1e-15)
+  np.testing.assert_allclose(c, np.cos(np.pi * x), atol=1e-15)
 
 
 def test_reduce_turns_is_exact():

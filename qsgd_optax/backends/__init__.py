@@ -2,6 +2,8 @@
 between them.
 
 * :mod:`~qsgd_optax.backends.analytic`: closed forms (elementwise ``jnp``);
+* :mod:`~qsgd_optax.backends.pauli`: the exact closed form of any circuit,
+  compiled once per circuit (Heisenberg picture, Pauli strings);
 * :mod:`~qsgd_optax.backends.statevector`: a dense ``jnp`` simulator of any
   gate list;
 * :mod:`~qsgd_optax.backends.pennylane`: a PennyLane ``default.qubit`` QNode
@@ -13,16 +15,41 @@ Every backend maps angles in turns ``t`` (``phi = pi * t``) of shape
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from typing import Optional
 
 import jax
 
-from qsgd_optax.backends import analytic, pennylane, statevector
+from qsgd_optax.backends import analytic, pauli, pennylane, statevector
 from qsgd_optax.circuit import PerturbationCircuit
 
-BACKENDS = ("auto", "analytic", "statevector", "pennylane")
+BACKENDS = ("auto", "analytic", "pauli", "statevector", "pennylane")
+
+# backend="auto" takes the compiled Pauli form of a circuit without an analytic
+# closed form while it has at most this many terms, else the statevector
+# simulator (measured with benchmarks/backends.py --threshold).
+PAULI_MAX_TERMS = 2048
+
+
+@functools.lru_cache(maxsize=128)
+def auto_backend(circuit: PerturbationCircuit) -> str:
+  """The backend ``"auto"`` picks for ``circuit``: ``"analytic"`` where it has
+  a closed form, else ``"pauli"`` up to :data:`PAULI_MAX_TERMS` terms, else
+  ``"statevector"``.
+
+  Examples:
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends import auto_backend
+    >>> auto_backend(PerturbationCircuit.build(4, "chain", layers=2))
+    'pauli'
+  """
+  if circuit.has_closed_form:
+    return "analytic"
+  count = pauli.term_count(circuit, max_terms=4 * PAULI_MAX_TERMS)
+  return "pauli" if count is not None and count <= PAULI_MAX_TERMS else "statevector"
+
 
 Expectations = Callable[[jax.Array], jax.Array]
 
@@ -40,15 +67,23 @@ def select(
 
   Args:
     circuit: the circuit.
-    backend: one of :data:`BACKENDS`; ``"auto"`` is the analytic backend
-      where it has a closed form, else the statevector simulator.
+    backend: one of :data:`BACKENDS`; ``"auto"`` is :func:`auto_backend`.
     custom: a user circuit, angles ``(n_qubits,)`` in radians to ``<Z_i>``.
   """
   n = circuit.n_qubits
   if custom is not None:
     return (lambda t: pennylane.batched(custom, n, t)), False
   if backend == "auto":
-    backend = "analytic" if circuit.has_closed_form else "statevector"
+    backend = auto_backend(circuit)
+  if backend == "pauli":
+    try:  # Fails here, not inside jit.
+      pauli.compile_circuit(circuit)
+    except pauli.TermLimitError as e:
+      raise pauli.TermLimitError(
+        f"backend='pauli': the closed form of {circuit} needs {e} (pauli.MAX_TERMS); "
+        "use backend='statevector' (or 'auto')."
+      ) from e
+    return (lambda t: pauli.expectations(circuit, t)), False
   if backend == "analytic":
     if not circuit.has_closed_form:
       raise ValueError(
@@ -65,4 +100,14 @@ def select(
   return (lambda t: pennylane.expectations(circuit, t)), False
 
 
-__all__ = ["BACKENDS", "Expectations", "analytic", "pennylane", "select", "statevector"]
+__all__ = [
+  "BACKENDS",
+  "PAULI_MAX_TERMS",
+  "Expectations",
+  "analytic",
+  "auto_backend",
+  "pauli",
+  "pennylane",
+  "select",
+  "statevector",
+]
