@@ -12,6 +12,8 @@ compiled step (temporaries) and the size of each optimizer state.
 Run:
   python benchmarks/overhead.py                  # 1M, 10M, 50M + bf16 10M
   python benchmarks/overhead.py --sizes 1e6 --repeats 5   # quick
+  python benchmarks/overhead.py --sizes 1e7 --bf16-size 0 --only adamw \\
+    "superpose(chain, layers=2)+adamw"           # the paper's circuit
 Writes benchmarks/results/overhead-<platform>.{json,md}.
 """
 
@@ -65,16 +67,25 @@ def transformer_tree(n_params, dtype=jnp.float32, d_model=None, seed=0):
   }
 
 
-def candidates(lr=1e-3):
-  return {
+def candidates(lr=1e-3, statevector=False):
+  """The optimizers timed; ``superpose(chain, layers=2)`` is the paper's
+  circuit (4 qubits), on ``backend="auto"`` (the compiled Pauli form) and,
+  with ``statevector=True``, on the dense simulator it used before."""
+  sp = lambda **kw: optax.chain(qsgd_optax.superpose(0.5, **kw), optax.adamw(lr))
+  out = {
     "adamw": optax.adamw(lr),
-    "superpose+adamw": optax.chain(qsgd_optax.superpose(0.5), optax.adamw(lr)),
+    "superpose+adamw": sp(),
     "qsgd": qsgd_optax.qsgd(lr),
     "qsgd(update)": qsgd_optax.qsgd(lr, placement="update"),
-    "superpose(ring)+adamw": optax.chain(
-      qsgd_optax.superpose(0.5, entanglement="ring"), optax.adamw(lr)
-    ),
+    "superpose(chain)+adamw": sp(entanglement="chain"),
+    "superpose(ring)+adamw": sp(entanglement="ring"),
+    "superpose(chain, layers=2)+adamw": sp(entanglement="chain", layers=2),
   }
+  if statevector:
+    out["superpose(chain, layers=2, statevector)+adamw"] = sp(
+      entanglement="chain", layers=2, backend="statevector"
+    )
+  return out
 
 
 def tree_bytes(tree):
@@ -89,10 +100,10 @@ def make_step(tx):
   return jax.jit(step, donate_argnums=(0, 1))
 
 
-def bench_size(label, n_params, dtype, repeats, names=None):
+def bench_size(label, n_params, dtype, repeats, names=None, statevector=False):
   params0 = transformer_tree(n_params, dtype)
   grads = jax.tree.map(lambda p: (p * 0.1 + 0.01).astype(p.dtype), params0)
-  txs = candidates()
+  txs = candidates(statevector=statevector)
   if names:
     txs = {k: v for k, v in txs.items() if k in names}
   runs = {}
@@ -146,7 +157,7 @@ def bench_size(label, n_params, dtype, repeats, names=None):
       )
     )
     print(
-      f"{label:>9} {rows[-1]['dtype']:>8} {name:>22}: {med * 1e3:8.2f} ms "
+      f"{label:>9} {rows[-1]['dtype']:>8} {name:>34}: {med * 1e3:8.2f} ms "
       f"x{med / base:.3f}  state {run['state_bytes'] / 2**20:.1f} MiB",
       flush=True,
     )
@@ -177,7 +188,13 @@ def main():
   parser.add_argument("--bf16-size", type=float, default=1e7)
   parser.add_argument("--repeats", type=int, default=20)
   parser.add_argument("--only", nargs="*", help="optimizer names to run")
+  parser.add_argument(
+    "--statevector",
+    action="store_true",
+    help="also time the paper's circuit on the statevector backend (slow)",
+  )
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   device = jax.devices()[0]
@@ -191,12 +208,19 @@ def main():
   )
   rows = []
   for size in args.sizes:
-    rows += bench_size(f"{size:.0e}", int(size), jnp.float32, args.repeats, args.only)
+    rows += bench_size(
+      f"{size:.0e}", int(size), jnp.float32, args.repeats, args.only, args.statevector
+    )
   if args.bf16_size:
     rows += bench_size(
-      f"{args.bf16_size:.0e}", int(args.bf16_size), jnp.bfloat16, args.repeats, args.only
+      f"{args.bf16_size:.0e}",
+      int(args.bf16_size),
+      jnp.bfloat16,
+      args.repeats,
+      args.only,
+      args.statevector,
     )
-  name = f"overhead-{device.platform}"
+  name = args.name or f"overhead-{device.platform}"
   with open(os.path.join(args.out, name + ".json"), "w") as f:
     json.dump(dict(meta=meta, rows=rows), f, indent=1)
   md = markdown(rows, meta)

@@ -308,13 +308,18 @@ def compile_gates(
     terms.substitute(q, _bloch(prep[q], n_params))
   order = np.lexsort((terms.coef, *terms.exps.reshape(terms.coef.size, -1).T[::-1], terms.output))
   return Compiled(
-    n_qubits, n_params, terms.output[order], terms.coef[order], terms.exps[order].astype(np.int64)
+    n_qubits, n_params, terms.output[order], terms.coef[order], terms.exps[order].astype(np.int16)
   )
 
 
 @functools.lru_cache(maxsize=128)
 def _compile_cached(circuit: PerturbationCircuit, max_terms: int) -> Compiled:
   return compile_gates(circuit.gates(), circuit.n_qubits, circuit.n_qubits, max_terms)
+
+
+def clear_cache() -> None:
+  """Forgets the compiled forms kept by :func:`compile_circuit`."""
+  _compile_cached.cache_clear()
 
 
 def compile_circuit(circuit: PerturbationCircuit, max_terms: Optional[int] = None) -> Compiled:
@@ -449,6 +454,7 @@ __all__ = [
   "MAX_TERMS",
   "Compiled",
   "TermLimitError",
+  "clear_cache",
   "compile_circuit",
   "compile_gates",
   "evaluate",
