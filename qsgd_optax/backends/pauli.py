@@ -437,10 +437,11 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
   Returns:
     Shape ``(..., n_qubits)``.
   """
-  s, c = analytic.sincospi(t)
   variables = []
   for p in range(compiled.n_params):
-    variables += [s[..., p], c[..., p]]
+    # Per column, so that XLA keeps (..., ) intermediates fused rather than
+    # materialising sin/cos of the whole (..., n_params) block.
+    variables += analytic.sincospi(t[..., p])
   emit = _Emitter(variables)
   out = []
   for poly in compiled.polynomials():
