@@ -116,6 +116,19 @@ def test_term_limit():
     pauli.compile_circuit(circuit, max_terms=100)
 
 
+def test_deep_circuits_are_refused_not_wrapped():
+  # Past ~30 layers the integer coefficients, past 127 layers the uint8 powers,
+  # would overflow: both raise, and auto falls back to the simulator.
+  deep = PerturbationCircuit.build(2, "chain", 130)
+  with pytest.raises(pauli.TermLimitError, match="overflow"):
+    pauli.compile_circuit(deep, max_terms=10**7)
+  assert auto_backend(deep) == "statevector"
+  exps = np.zeros((1, 2, 2), np.uint8)
+  exps[0, 0, 0] = 255
+  with pytest.raises(pauli.TermLimitError, match="254"):
+    pauli._Terms(np.zeros(1, np.int64), np.zeros((1, 2), np.uint8), exps, np.ones(1, np.int64), 10)
+
+
 JNP_CONFIGS = [
   (1, None, 2),
   (2, "chain", 4),

@@ -144,6 +144,8 @@ class _Terms:
       raise TermLimitError(f"more than {self.limit} Pauli terms")
     if self.coef.size and np.abs(self.coef).astype(np.float64).sum() >= 2.0**62:
       raise TermLimitError("integer coefficients would overflow int64")
+    if self.exps.size and self.exps.max() >= 255:  # Stored as uint8.
+      raise TermLimitError("a sin/cos power past 254 (more than 127 layers)")
 
   def take(self, rows):
     return (self.output[rows], self.letters[rows], self.exps[rows], self.coef[rows])
