@@ -6,7 +6,9 @@
    linear decay to 0, gradient clipping 1.0, weight decay 0.01), on
    GSM8K-style word problems with worked answers generated in code
    (:func:`qsgd_optax.tasks.arithmetic_problems`), with AdamW (the paper's
-   baseline) and ``qsgd`` at lambda in {0.1, 0.5, 1.0}, over several seeds.
+   baseline), ``qsgd`` at lambda in {0.1, 0.5, 1.0}, the direction placement at
+   0.5 and the noise floor (AdamW on gradients times ``1 + 1e-6 u``), over
+   several seeds.
 3. Report the paper's metric (mean training loss over fine-tuning), the final
    held-out loss, and answer accuracy (greedy decoding, exact final number)
    on held-out problems, with a paired comparison against AdamW.
@@ -34,13 +36,13 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
-from qsgd_optax.alias import qsgd
+from qsgd_optax.experiments import optimizer
 from qsgd_optax.experiments.tasks import arithmetic_problems
 from qsgd_optax.nn.transformer import CausalLM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LEN = 96
-OPTIMIZERS = ["adamw", "qsgd-0.1", "qsgd-0.5", "qsgd-1.0"]
+OPTIMIZERS = ["adamw", "floor", "qsgd-0.1", "qsgd-0.5", "qsgd-1.0", "qsgd-0.5-direction"]
 
 
 def stdlib_corpus(n_chars):
@@ -95,22 +97,19 @@ def pretrain(steps, seed=0):
   return graphdef, params, float(loss)
 
 
-def make_tx(name, lr, steps, warmup):
+def make_tx(name, lr, steps, warmup, seed=0):
   schedule = optax.join_schedules(
     [optax.linear_schedule(0.0, lr, warmup), optax.linear_schedule(lr, 0.0, steps - warmup)],
     [warmup],
   )
-  if name == "adamw":
-    inner = optax.adamw(schedule, weight_decay=0.01)
-  else:
-    inner = qsgd(schedule, float(name.split("-")[1]), weight_decay=0.01)
+  inner = optimizer(name, schedule, weight_decay=0.01, seed=seed)
   return optax.chain(optax.clip_by_global_norm(1.0), inner)
 
 
 def finetune(graphdef, params, name, seed, train, test, lr, warmup):
   x, mask = (jnp.asarray(a) for a in problem_batch(train))
   order = np.random.default_rng(seed).permutation(len(train))
-  tx = make_tx(name, lr, len(train), min(warmup, len(train) // 4))
+  tx = make_tx(name, lr, len(train), min(warmup, len(train) // 4), seed)
   state = tx.init(params)
 
   @jax.jit

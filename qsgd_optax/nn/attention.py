@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from qsgd_optax.backends import statevector
+from qsgd_optax.backends import analytic, statevector
 from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs
 
 READOUTS = ("expval", "probs")
@@ -158,10 +158,22 @@ class ScoreCircuit:
     return probs @ jnp.asarray(statevector.z_signs(n).sum(0), probs.dtype)
 
 
+def _cos_sin(s):
+  """``cos(s), sin(s)`` from the range-reduced polynomials of
+  :func:`~qsgd_optax.backends.analytic.sincospi`, in float32 (float64 keeps
+  ``jnp.cos``/``jnp.sin``). On the CPU ``jnp.sin``/``jnp.cos`` of every score
+  cost more than the rest of the layer."""
+  if s.dtype == jnp.float64:
+    return jnp.cos(s), jnp.sin(s)
+  t = analytic.reduce_turns(s.astype(jnp.float32) / np.float32(np.pi))
+  sin, cos = analytic.sincospi(t)
+  return cos.astype(s.dtype), sin.astype(s.dtype)
+
+
 def _harmonics(s, degree):
   """Yields ``cos(k s), sin(k s)`` for ``k = 1..degree`` from one
   ``cos``/``sin`` pair, by the angle-sum recurrence (elementwise)."""
-  c1, s1 = jnp.cos(s), jnp.sin(s)
+  c1, s1 = _cos_sin(s)
   ck, sk = c1, s1
   for _ in range(degree):
     yield ck, sk
@@ -184,7 +196,7 @@ def _series_fwd(s, f0, re, im):
 def _series_bwd(res, g):
   # Recomputes the harmonics instead of storing K of them per score.
   s, re, im = res
-  c1, s1 = jnp.cos(s), jnp.sin(s)
+  c1, s1 = _cos_sin(s)
   k = jnp.arange(1, re.shape[0] + 1, dtype=s.dtype)
 
   def step(carry, coeffs):  # One harmonic at a time: no K-fold recompute.
