@@ -130,7 +130,7 @@ def plot(runs, path):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--tasks", nargs="+", default=["topics", "digits"])
+  parser.add_argument("--tasks", nargs="+", default=["ordered", "digits"])
   parser.add_argument("--seeds", type=int, default=3)
   parser.add_argument("--epochs", type=int, default=20)
   parser.add_argument("--variants", nargs="+", default=VARIANTS)

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from qsgd_optax.experiments.tasks import arithmetic_problems, topic_sequences
+from qsgd_optax.experiments.tasks import arithmetic_problems, load, ordered_topics, topic_sequences
 
 
 def test_topic_sequences_are_seeded_and_separable():
@@ -14,6 +15,25 @@ def test_topic_sequences_are_seeded_and_separable():
   counts = np.stack([np.isin(x, k).sum(1) for k in keywords], 1)
   agree = np.mean(counts.argmax(1) == y)
   assert 0.9 < agree < 1.0
+
+
+@pytest.mark.parametrize("order_fraction", [0.0, 0.5, 1.0])
+def test_ordered_topics_label_is_the_first_keyword(order_fraction):
+  x, y = ordered_topics(2000, seed=4, label_noise=0.0, order_fraction=order_fraction)
+  keywords = 1 + np.arange(24).reshape(4, 6)
+  first = [next((t - 1) // 6 for t in row if 1 <= t <= 24) for row in x]
+  np.testing.assert_array_equal(first, y)
+  # Counting keywords is right only where the distractor has fewer of them.
+  counts = np.stack([np.isin(x, k).sum(1) for k in keywords], 1)
+  by_count = np.mean(counts.argmax(1) == y)
+  assert by_count == 1.0 if order_fraction == 0.0 else by_count < 1 - 0.4 * order_fraction
+
+
+def test_ordered_task_sizes_and_noise():
+  x, y, xt, yt = load("ordered")
+  assert x.shape == (4500, 32) and xt.shape == (1000, 32)
+  clean = ordered_topics(5500, seed=1234, label_noise=0.0)[1]
+  assert 0.02 < np.mean(np.concatenate([y, yt]) != clean) < 0.06  # 5% flipped, 1/4 to itself.
 
 
 def test_arithmetic_answers_are_right():

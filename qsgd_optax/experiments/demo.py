@@ -9,7 +9,7 @@ accuracy, epochs to 90%, time per epoch and its ratio to Adam, a paired
 comparison) and saves the learning curves as a PNG: a curve that lies on the
 noise floor's is a perturbation Adam does not notice.
 
-Run: python -m qsgd_optax.demo [--task topics|digits] [--seeds 3] [--epochs 5]
+Run: python -m qsgd_optax.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
 """
 
 import argparse
@@ -24,7 +24,7 @@ OPTIMIZERS = ("adam", "floor", "qsgd-0.5", "qsgd-0.5-direction")
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--task", default="topics", choices=TASKS)
+  parser.add_argument("--task", default="ordered", choices=TASKS)
   parser.add_argument("--seeds", type=int, default=3)
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--plot", default="qsgd_demo.png")
