@@ -439,7 +439,7 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
   Returns:
     Shape ``(..., n_qubits)``.
   """
-  variables = []
+  variables: list[jax.Array] = []
   for p in range(compiled.n_params):
     # Per column, so that XLA keeps (..., ) intermediates fused rather than
     # materialising sin/cos of the whole (..., n_params) block.
