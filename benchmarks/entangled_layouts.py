@@ -50,11 +50,7 @@ def chain_one_layer(columns):
 
 def paper_circuit(columns):
   compiled = pauli.compile_circuit(PerturbationCircuit.build(N_QUBITS, "chain", 2))
-  variables = []
-  for c in columns:
-    variables += analytic.sincospi(c)
-  emit = pauli._Emitter(variables)
-  return [emit.poly(p) for p in compiled.polynomials()]
+  return pauli.evaluate_columns(compiled, columns)
 
 
 def consecutive(circuit, t):

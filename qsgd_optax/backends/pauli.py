@@ -439,17 +439,25 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
   Returns:
     Shape ``(..., n_qubits)``.
   """
+  # Per column, so that XLA keeps (...,) intermediates fused rather than
+  # materialising sin/cos of the whole (..., n_params) block.
+  columns = [t[..., p] for p in range(compiled.n_params)]
+  return jnp.stack(evaluate_columns(compiled, columns), axis=-1)
+
+
+def evaluate_columns(compiled: Compiled, columns: Sequence[jax.Array]) -> list[jax.Array]:
+  """:func:`evaluate` on one array of angles (in turns, reduced) per
+  parameter, all of one shape; returns one array of ``<Z_i>`` per qubit."""
   variables: list[jax.Array] = []
-  for p in range(compiled.n_params):
-    # Per column, so that XLA keeps (..., ) intermediates fused rather than
-    # materialising sin/cos of the whole (..., n_params) block.
-    variables += analytic.sincospi(t[..., p])
+  for column in columns:
+    variables += analytic.sincospi(column)
   emit = _Emitter(variables)
+  shape, dtype = columns[0].shape, columns[0].dtype
   out = []
   for poly in compiled.polynomials():
     value = emit.poly(poly)
-    out.append(jnp.broadcast_to(jnp.asarray(0 if value is None else value, t.dtype), t.shape[:-1]))
-  return jnp.stack(out, axis=-1)
+    out.append(jnp.broadcast_to(jnp.asarray(0 if value is None else value, dtype), shape))
+  return out
 
 
 __all__ = [
@@ -461,6 +469,7 @@ __all__ = [
   "compile_circuit",
   "compile_gates",
   "evaluate",
+  "evaluate_columns",
   "expectations",
   "term_count",
 ]
