@@ -54,20 +54,15 @@ def topic_sequences(
     >>> x.shape, y.shape, int(x.max()) < 96
     ((8, 32), (8,), True)
   """
-  rng = np.random.default_rng(seed)
-  n_kw = num_classes * keywords_per_class
-  keywords = 1 + np.arange(n_kw).reshape(num_classes, keywords_per_class)
-  filler = np.arange(1 + n_kw, vocab_size)
-  labels = rng.integers(0, num_classes, n)
-  tokens = rng.choice(filler, size=(n, seq_len))
-  for i, c in enumerate(labels):
-    other = (c + rng.integers(1, num_classes)) % num_classes
+
+  def place(rng, row, own, other):
     k = rng.integers(*keyword_range)
-    picks = np.concatenate([rng.choice(keywords[c], k), rng.choice(keywords[other], k - 1)])
-    tokens[i, rng.choice(seq_len, picks.size, replace=False)] = picks
-  flip = rng.random(n) < label_noise
-  labels = np.where(flip, rng.integers(0, num_classes, n), labels)
-  return tokens.astype(np.int32), labels.astype(np.int32)
+    picks = np.concatenate([rng.choice(own, k), rng.choice(other, k - 1)])
+    row[rng.choice(seq_len, picks.size, replace=False)] = picks
+
+  return _keyword_sequences(
+    n, place, num_classes, seq_len, vocab_size, keywords_per_class, label_noise, seed
+  )
 
 
 def ordered_topics(
@@ -92,6 +87,25 @@ def ordered_topics(
     >>> x.shape, y.shape, int(x.max()) < 96
     ((8, 32), (8,), True)
   """
+
+  def place(rng, row, own, other):
+    k = rng.integers(*count_range)
+    k_other = k + rng.integers(0, 2) if rng.random() < order_fraction else k - 1
+    slots = np.sort(rng.choice(seq_len, k + k_other, replace=False))
+    rest = np.concatenate([rng.choice(own, k - 1), rng.choice(other, k_other)])
+    row[slots] = np.concatenate([rng.choice(own, 1), rng.permutation(rest)])
+
+  return _keyword_sequences(
+    n, place, num_classes, seq_len, vocab_size, keywords_per_class, label_noise, seed
+  )
+
+
+def _keyword_sequences(
+  n, place, num_classes, seq_len, vocab_size, keywords_per_class, label_noise, seed
+):
+  """Filler sequences with a class each; ``place(rng, row, own_keywords,
+  distractor_keywords)`` writes the keywords of one row; a fraction
+  ``label_noise`` of labels is redrawn."""
   rng = np.random.default_rng(seed)
   n_kw = num_classes * keywords_per_class
   keywords = 1 + np.arange(n_kw).reshape(num_classes, keywords_per_class)
@@ -100,11 +114,7 @@ def ordered_topics(
   tokens = rng.choice(filler, size=(n, seq_len))
   for i, c in enumerate(labels):
     other = (c + rng.integers(1, num_classes)) % num_classes
-    k = rng.integers(*count_range)
-    k_other = k + rng.integers(0, 2) if rng.random() < order_fraction else k - 1
-    slots = np.sort(rng.choice(seq_len, k + k_other, replace=False))
-    rest = np.concatenate([rng.choice(keywords[c], k - 1), rng.choice(keywords[other], k_other)])
-    tokens[i, slots] = np.concatenate([rng.choice(keywords[c], 1), rng.permutation(rest)])
+    place(rng, tokens[i], keywords[c], keywords[other])
   flip = rng.random(n) < label_noise
   labels = np.where(flip, rng.integers(0, num_classes, n), labels)
   return tokens.astype(np.int32), labels.astype(np.int32)
