@@ -35,6 +35,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _results import save
 
 import qsgd_optax
 from qsgd_optax import PerturbationCircuit
@@ -313,23 +314,15 @@ def write_extra(args):
   if args.anchors:
     circuits = [PerturbationCircuit.build(4, ent, layers) for ent, layers in HEADLINE]
     rows = anchors(args.anchor_params, args.repeats, circuits)
-    with open(os.path.join(args.out, "backends-anchors.json"), "w") as f:
-      json.dump(dict(meta=meta, rows=rows), f, indent=1)
     md = (
       f"Machine: {meta}\n\n" + table(rows) + "\n\n*reference: the analytic backend, or "
       "statevector for circuits without a closed form (float32)."
     )
-    with open(os.path.join(args.out, "backends-anchors.md"), "w") as f:
-      f.write(md + "\n")
-    print(md)
+    save(args.out, "backends-anchors", dict(meta=meta, rows=rows), md)
   if args.threshold:
     rows = threshold(args.threshold_params, args.repeats, args.threshold_max_terms)
-    with open(os.path.join(args.out, "backends-pauli-threshold.json"), "w") as f:
-      json.dump(dict(meta=meta, rows=rows), f, indent=1)
     md = f"Machine: {meta}\n\n" + threshold_table(rows)
-    with open(os.path.join(args.out, "backends-pauli-threshold.md"), "w") as f:
-      f.write(md + "\n")
-    print(md)
+    save(args.out, "backends-pauli-threshold", dict(meta=meta, rows=rows), md)
 
 
 def main():
@@ -381,17 +374,13 @@ def main():
           print("\n".join(table(new).splitlines()[2:]), flush=True)
 
   meta = machine()
-  with open(os.path.join(args.out, args.name + ".json"), "w") as f:
-    json.dump(dict(meta=meta, rows=rows), f, indent=1)
   md = (
     f"Machine: {meta}\n\n" + table(rows) + "\n\n*reference: the "
     "pennylane backend, or statevector where pennylane did not run."
   )
-  with open(os.path.join(args.out, args.name + ".md"), "w") as f:
-    f.write(md + "\n")
+  save(args.out, args.name, dict(meta=meta, rows=rows), md)
   if not args.headline_only:
     plot(rows, os.path.join(args.out, args.name + ".png"))
-  print(md)
 
 
 if __name__ == "__main__":

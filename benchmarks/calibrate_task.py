@@ -14,10 +14,10 @@ Writes benchmarks/results/calibration.{json,md}.
 """
 
 import argparse
-import json
 import os
 
 import numpy as np
+from _results import save
 
 from qsgd_optax import experiments
 from qsgd_optax.experiments import tasks
@@ -70,11 +70,7 @@ def main():
     lines.append(line)
     print(line, flush=True)
     print("  mean curve:", np.round(np.mean(r["test_acc"], 0), 3).tolist(), flush=True)
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "calibration.json"), "w") as f:
-    json.dump(results, f, indent=1)
-  with open(os.path.join(args.out, "calibration.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
+  save(args.out, "calibration", results, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Writes benchmarks/results/finetune_lm.{json,md,png}.
 
 import argparse
 import glob
-import json
 import os
 import platform
 import time
@@ -33,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _results import save
 from flax import nnx
 from tqdm import tqdm
 
@@ -225,10 +225,8 @@ def main():
       f"{100 * r['answer_accuracy'][1]:.1f} | {r['seconds'][0]:.1f} |"
     )
   md = "\n".join(lines)
-  with open(os.path.join(args.out, "finetune_lm.json"), "w") as fh:
-    json.dump(dict(args=vars(args), pretrain_loss=pre_loss, summary=summary, runs=runs), fh)
-  with open(os.path.join(args.out, "finetune_lm.md"), "w") as fh:
-    fh.write(md + "\n")
+  data = dict(args=vars(args), pretrain_loss=pre_loss, summary=summary, runs=runs)
+  save(args.out, "finetune_lm", data, md, indent=None)
   import matplotlib  # pylint: disable=import-outside-toplevel
 
   matplotlib.use("Agg")

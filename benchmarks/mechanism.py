@@ -11,19 +11,21 @@ lambda 0.1/0.5 with placement direction, and controls: the noise floor
 a variance matched to qsgd-0.5's perturbation.
 
 Run:
-  python benchmarks/mechanism.py                 # topics + digits, 3 seeds, 20 epochs
+  python benchmarks/mechanism.py                 # ordered + digits, 3 seeds, 20 epochs
   python benchmarks/mechanism.py --quick
-Writes benchmarks/results/mechanism.{json,md,png}.
+Writes benchmarks/results/mechanism-<tasks>.{json,md,png} (or --name).
 """
 
 import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import jax
 import numpy as np
+from _results import save
 from tqdm import tqdm
 
 from qsgd_optax.experiments import ClassificationSetup
@@ -46,55 +48,77 @@ VARIANTS = [
 ]
 
 
+def checkpoints(epochs):
+  """The epochs whose distances the table shows: the first, the middle, the last."""
+  return sorted({1, max(1, epochs // 2), epochs})
+
+
 def summarize(runs):
-  """Per (task, variant): last-epoch distance, mean update change, accuracy
-  difference to Adam (paired by seed), each as mean and [min, max] over seeds."""
+  """Per (task, variant): mean update change, distance to Adam at the
+  checkpoint epochs, last-epoch accuracy difference to Adam (paired by seed),
+  each as mean and [min, max] over seeds, and verdicts against the noise floor:
+  the update moves beyond it when every seed's change exceeds 10x the floor's
+  largest; the trajectory at an epoch when every seed's distance exceeds the
+  floor's largest."""
+  spread = lambda v: [float(np.mean(v)), float(np.min(v)), float(np.max(v))]
   rows = []
   for task in dict.fromkeys(r["task"] for r in runs):
     floor = [r for r in runs if r["task"] == task and r["variant"] == "floor"]
     floor_change = max(np.mean(r["update_change"]) for r in floor)
-    floor_dist = max(r["distance"][-1] for r in floor)
+    epochs = checkpoints(len(floor[0]["distance"]))
     for variant in dict.fromkeys(r["variant"] for r in runs if r["task"] == task):
       rs = [r for r in runs if r["task"] == task and r["variant"] == variant]
-      dist = np.array([r["distance"][-1] for r in rs])
-      change = np.array([np.mean(r["update_change"]) for r in rs])
-      dacc = np.array([r["test_acc"][-1] - r["adam_test_acc"][-1] for r in rs])
-      beyond = variant != "floor" and change.min() > 10 * floor_change
+      change = [np.mean(r["update_change"]) for r in rs]
+      distance = {e: spread([r["distance"][e - 1] for r in rs]) for e in epochs}
+      floor_distance = {e: max(r["distance"][e - 1] for r in floor) for e in epochs}
       rows.append(
         dict(
           task=task,
           variant=variant,
           label=rs[0].get("label", variant),
           seeds=len(rs),
-          distance=[float(dist.mean()), float(dist.min()), float(dist.max())],
-          update_change=[float(change.mean()), float(change.min()), float(change.max())],
-          acc_diff=[float(dacc.mean()), float(dacc.min()), float(dacc.max())],
+          update_change=spread(change),
+          distance=distance,
+          acc_diff=spread([r["test_acc"][-1] - r["adam_test_acc"][-1] for r in rs]),
           adam_acc=float(np.mean([r["adam_test_acc"][-1] for r in rs])),
-          update_beyond_floor=bool(beyond),
-          trajectory_beyond_floor=bool(variant != "floor" and dist.min() > floor_dist),
+          update_beyond_floor=bool(variant != "floor" and min(change) > 10 * floor_change),
+          trajectory_beyond_floor={
+            e: bool(variant != "floor" and distance[e][1] > floor_distance[e]) for e in epochs
+          },
         )
       )
   return rows
 
 
-def markdown(rows, epochs):
+def verdict(row):
+  if row["variant"] == "floor":
+    return "noise floor"
+  update = "beyond" if row["update_beyond_floor"] else "inside"
+  beyond = [e for e, b in row["trajectory_beyond_floor"].items() if b]
+  inside = [e for e, b in row["trajectory_beyond_floor"].items() if not b]
+  trajectory = "; ".join(
+    f"{word} at epoch {', '.join(map(str, es))}"
+    for word, es in (("beyond", beyond), ("inside", inside))
+    if es
+  )
+  return f"update {update} the floor; trajectory {trajectory}"
+
+
+def markdown(rows):
   fmt = lambda v, f: f"{v[0]:{f}} [{v[1]:{f}}, {v[2]:{f}}]"
+  epochs = list(rows[0]["distance"])
   lines = [
-    f"| task | variant | update change per step | distance to Adam after {epochs} epochs "
-    "| test acc - Adam's (pts) | verdict |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| task | variant | update change per step | "
+    + " | ".join(f"distance after {e} epoch{'s' * (e > 1)}" for e in epochs)
+    + " | test acc - Adam's (pts) | verdict (every seed vs the floor's extreme) |",
+    "| --- " * (5 + len(epochs)) + "|",
   ]
   for r in rows:
-    if r["variant"] == "floor":
-      verdict = "noise floor"
-    elif r["update_beyond_floor"]:
-      verdict = "moves the update beyond the floor"
-    else:
-      verdict = "indistinguishable from the floor"
     acc = [100 * v for v in r["acc_diff"]]
+    distances = " | ".join(fmt(r["distance"][e], ".3f") for e in epochs)
     lines.append(
-      f"| {r['task']} | {r['label']} | {fmt(r['update_change'], '.1e')} | "
-      f"{fmt(r['distance'], '.3f')} | {fmt(acc, '+.2f')} | {verdict} |"
+      f"| {r['task']} | {r['label']} | {fmt(r['update_change'], '.1e')} | {distances} | "
+      f"{fmt(acc, '+.2f')} | {verdict(r)} |"
     )
   return "\n".join(lines)
 
@@ -128,18 +152,18 @@ def plot(runs, path):
   plt.close(fig)
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--tasks", nargs="+", default=["ordered", "digits"])
-  parser.add_argument("--seeds", type=int, default=3)
-  parser.add_argument("--epochs", type=int, default=20)
-  parser.add_argument("--variants", nargs="+", default=VARIANTS)
-  parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  args = parser.parse_args()
-  if args.quick:
-    args.seeds, args.epochs, args.tasks = 2, 2, args.tasks[:1]
-  os.makedirs(args.out, exist_ok=True)
+def report(meta, runs, out, name):
+  """Summary, markdown, JSON and plot of a finished run."""
+  rows = summarize(runs)
+  md = (
+    f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; {meta['seeds']} seeds x "
+    f"{meta['epochs']} epochs; mean [min, max] over seeds.\n\n" + markdown(rows)
+  )
+  save(out, name, dict(meta=meta, summary=rows, runs=runs), md, indent=None)
+  plot(runs, os.path.join(out, f"{name}.png"))
+
+
+def run(args):
   runs = []
   seeds = list(range(args.seeds))
   total = len(args.tasks) * len(args.variants) * args.epochs
@@ -155,25 +179,39 @@ def main():
         for r in mech.trace(setup, name, seeds, on_epoch=lambda _: bar.update()):
           r["variant"], r["label"] = variant, label
           runs.append(r)
-  rows = summarize(runs)
+  return runs
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--tasks", nargs="+", default=["ordered", "digits"])
+  parser.add_argument("--seeds", type=int, default=3)
+  parser.add_argument("--epochs", type=int, default=20)
+  parser.add_argument("--variants", nargs="+", default=VARIANTS)
+  parser.add_argument("--quick", action="store_true")
+  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--name", help="file stem of the outputs (default: mechanism-<tasks>)")
+  parser.add_argument(
+    "--rewrite", action="store_true", help="only redo table and plot from <name>.json's runs"
+  )
+  args = parser.parse_args()
+  if args.quick:
+    args.seeds, args.epochs, args.tasks = 2, 2, args.tasks[:1]
+  args.name = args.name or "mechanism-" + "-".join(args.tasks)
+  if args.rewrite:
+    with open(os.path.join(args.out, f"{args.name}.json")) as f:
+      stored = json.load(f)
+    report(stored["meta"], stored["runs"], args.out, args.name)
+    return
   meta = dict(
-    command="python benchmarks/mechanism.py",
+    command=" ".join(["python benchmarks/mechanism.py", *sys.argv[1:]]),
     machine=f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
     jax=jax.__version__,
     date=time.strftime("%Y-%m-%d"),
     seeds=args.seeds,
     epochs=args.epochs,
   )
-  with open(os.path.join(args.out, "mechanism.json"), "w") as f:
-    json.dump(dict(meta=meta, summary=rows, runs=runs), f)
-  md = (
-    f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; {args.seeds} seeds x "
-    f"{args.epochs} epochs; mean [min, max] over seeds.\n\n" + markdown(rows, args.epochs)
-  )
-  with open(os.path.join(args.out, "mechanism.md"), "w") as f:
-    f.write(md + "\n")
-  plot(runs, os.path.join(args.out, "mechanism.png"))
-  print(md)
+  report(meta, run(args), args.out, args.name)
 
 
 if __name__ == "__main__":

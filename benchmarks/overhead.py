@@ -18,7 +18,6 @@ Writes benchmarks/results/overhead-<platform>.{json,md}.
 """
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -29,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _results import save
 
 import qsgd_optax
 
@@ -221,12 +221,7 @@ def main():
       args.statevector,
     )
   name = args.name or f"overhead-{device.platform}"
-  with open(os.path.join(args.out, name + ".json"), "w") as f:
-    json.dump(dict(meta=meta, rows=rows), f, indent=1)
-  md = markdown(rows, meta)
-  with open(os.path.join(args.out, name + ".md"), "w") as f:
-    f.write(md + "\n")
-  print(md)
+  save(args.out, name, dict(meta=meta, rows=rows), markdown(rows, meta))
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ Writes benchmarks/results/pauli-terms.{json,md}.
 """
 
 import argparse
-import json
 import os
 import platform
 import time
+
+from _results import save
 
 from qsgd_optax import PerturbationCircuit
 from qsgd_optax.backends import PAULI_MAX_TERMS, pauli
@@ -86,12 +87,9 @@ def main():
     date=time.strftime("%Y-%m-%d"),
     max_terms=args.max_terms,
   )
-  with open(os.path.join(args.out, "pauli-terms.json"), "w") as f:
-    json.dump(dict(meta=meta, rows=rows), f, indent=1)
-  md = markdown(rows, args.qubits, args.max_terms)
-  with open(os.path.join(args.out, "pauli-terms.md"), "w") as f:
-    f.write(md + "\n")
-  print(md)
+  save(
+    args.out, "pauli-terms", dict(meta=meta, rows=rows), markdown(rows, args.qubits, args.max_terms)
+  )
 
 
 if __name__ == "__main__":

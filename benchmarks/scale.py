@@ -24,7 +24,6 @@ Writes benchmarks/results/scale-<platform>.{json,md}.
 """
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -35,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _results import save
 from flax import nnx
 
 import qsgd_optax
@@ -247,12 +247,7 @@ def main():
     "params) are AdamW's.",
   ]
   name = f"scale-{device.platform}"
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, name + ".json"), "w") as f:
-    json.dump(dict(meta=meta, rows=rows), f, indent=1)
-  with open(os.path.join(args.out, name + ".md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+  save(args.out, name, dict(meta=meta, rows=rows), "\n".join(lines))
 
 
 if __name__ == "__main__":

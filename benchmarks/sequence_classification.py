@@ -21,12 +21,12 @@ Writes benchmarks/results/classification-<task>.{json,md,png}.
 """
 
 import argparse
-import json
 import os
 import platform
 import time
 
 import jax
+from _results import save
 from tqdm import tqdm
 
 from qsgd_optax import experiments
@@ -94,17 +94,13 @@ def main():
     epochs=args.epochs,
     setup=vars(experiments.ClassificationSetup(task=args.task)),
   )
-  stem = os.path.join(args.out, f"classification-{args.task}")
-  with open(stem + ".json", "w") as f:
-    json.dump(dict(meta=meta, summary=rows, runs=runs), f)
+  name = f"classification-{args.task}"
   md = (
     f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; "
     f"{args.seeds} seeds x {args.epochs} epochs.\n\n" + experiments.markdown(rows)
   )
-  with open(stem + ".md", "w") as f:
-    f.write(md + "\n")
-  experiments.plot(runs, stem + ".png")
-  print(md)
+  save(args.out, name, dict(meta=meta, summary=rows, runs=runs), md, indent=None)
+  experiments.plot(runs, os.path.join(args.out, name + ".png"))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Writes benchmarks/results/train_step-<platform>.{json,md}.
 """
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -25,6 +24,7 @@ import time
 
 import jax
 import optax
+from _results import save
 from flax import nnx
 
 from qsgd_optax.experiments import optimizer
@@ -149,11 +149,7 @@ def main():
       f"{r['ratio_to_adam']:.3f} | {r['ratio_to_classical']:.2f} | {temp} |"
     )
   name = f"train_step-{device.platform}"
-  with open(os.path.join(args.out, name + ".json"), "w") as f:
-    json.dump(dict(meta=meta, rows=rows), f, indent=1)
-  with open(os.path.join(args.out, name + ".md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+  save(args.out, name, dict(meta=meta, rows=rows), "\n".join(lines))
 
 
 if __name__ == "__main__":
