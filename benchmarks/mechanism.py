@@ -66,11 +66,11 @@ def summarize(runs):
     floor = [r for r in runs if r["task"] == task and r["variant"] == "floor"]
     floor_change = max(np.mean(r["update_change"]) for r in floor)
     epochs = checkpoints(len(floor[0]["distance"]))
+    floor_distance = {e: max(r["distance"][e - 1] for r in floor) for e in epochs}
     for variant in dict.fromkeys(r["variant"] for r in runs if r["task"] == task):
       rs = [r for r in runs if r["task"] == task and r["variant"] == variant]
       change = [np.mean(r["update_change"]) for r in rs]
       distance = {e: spread([r["distance"][e - 1] for r in rs]) for e in epochs}
-      floor_distance = {e: max(r["distance"][e - 1] for r in floor) for e in epochs}
       rows.append(
         dict(
           task=task,
