@@ -14,9 +14,6 @@ References:
   <https://arxiv.org/abs/2511.01918>`_, 2025.
 """
 
-from types import ModuleType
-
-from qsgd_optax import _deprecated
 from qsgd_optax.alias import PLACEMENTS, qsgd
 from qsgd_optax.circuit import Gate, PerturbationCircuit, entangling_pairs
 from qsgd_optax.drawing import draw
@@ -34,11 +31,3 @@ __all__ = [
   "qsgd",
   "superpose",
 ]
-
-_deprecated.install()
-
-
-def __getattr__(name: str) -> ModuleType:
-  if name in _deprecated.MOVED:
-    return _deprecated.load(name)
-  raise AttributeError(f"module 'qsgd_optax' has no attribute {name!r}")

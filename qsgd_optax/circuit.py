@@ -22,8 +22,6 @@ import numpy as np
 
 Entanglement = Union[None, str, Sequence[Sequence[int]]]
 
-ENTANGLEMENTS = (None, "chain", "ring")
-
 
 @dataclasses.dataclass(frozen=True)
 class Gate:

@@ -64,7 +64,6 @@ from qsgd_optax.backends import analytic
 from qsgd_optax.circuit import Gate, PerturbationCircuit
 
 I, X, Y, Z = 0, 1, 2, 3
-LETTERS = "IXYZ"
 
 # CNOT (control, target) conjugation of two letters: (sign, control', target').
 CNOT_TABLE: dict[tuple[int, int], tuple[int, int, int]] = {

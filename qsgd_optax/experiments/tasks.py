@@ -29,9 +29,6 @@ References:
 
 import numpy as np
 
-PAD = 0
-
-
 def topic_sequences(
   n,
   *,
