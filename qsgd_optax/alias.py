@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, Optional, Union
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from qsgd_optax import _checks
 from qsgd_optax.circuit import Entanglement
-from qsgd_optax.superpose import _build
+from qsgd_optax.superpose import CircuitOptions, perturbation
 
 PLACEMENTS = ("gradient", "update", "direction")
 
@@ -55,10 +55,24 @@ def qsgd(
 ) -> optax.GradientTransformationExtraArgs:
   r"""Superpositional Gradient Descent: AdamW with a quantum perturbation.
 
-  ``placement="gradient"`` (default) perturbs the raw gradient before Adam's
-  moments: ``optax.chain(superpose(...), optax.adamw(...))``. Adam then
-  normalises the perturbed gradient, so the step size stays bounded by the
-  learning rate whatever ``quantum_weight`` and the gradient's scale.
+  Every placement is the same three parts, ``optax.chain(direction,
+  optax.add_decayed_weights(weight_decay, mask),
+  optax.scale_by_learning_rate(learning_rate))``, with ``adam =
+  optax.scale_by_adam(b1, b2, eps)`` and ``superpose`` built from the same
+  circuit options; only ``direction`` differs:
+
+  ============  ==============================================================
+  placement     direction
+  ============  ==============================================================
+  gradient      ``chain(superpose, adam)``: perturb the raw gradient
+  update        ``adam + lambda * m(theta) * g``: the paper's literal rule
+  direction     ``chain(adam, superpose)``, ``|lambda| < 1``
+  ============  ==============================================================
+
+  ``placement="gradient"`` (default) is therefore
+  ``optax.chain(superpose(...), optax.adamw(...))`` in value. Adam normalises
+  the perturbed gradient, so the step size stays bounded by the learning rate
+  whatever ``quantum_weight`` and the gradient's scale.
 
   ``placement="update"`` is the paper's literal rule
 
@@ -128,24 +142,39 @@ def qsgd(
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
   _checks.choice(placement, "placement", PLACEMENTS)
-  perturb = functools.partial(
-    _build, quantum_weight, n_qubits, entanglement, layers, coverage, backend, shots, key, circuit
+  options = CircuitOptions(
+    n_qubits=n_qubits,
+    entanglement=entanglement,
+    layers=layers,
+    coverage=coverage,
+    backend=backend,
+    shots=shots,
+    key=key,
+    circuit=circuit,
   )
-  if placement == "gradient":
-    return optax.chain(
-      perturb(term_only=False),
-      optax.adamw(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=mask),
-    )
   adam = optax.scale_by_adam(b1, b2, eps)
-  if placement == "update":
-    direction = _sum_of(adam, perturb(term_only=True))
+  if placement == "gradient":
+    direction = optax.chain(perturbation(quantum_weight, options), adam)
+  elif placement == "update":
+    direction = _sum_of(adam, perturbation(quantum_weight, options, combine="term"))
   else:
-    direction = optax.chain(adam, perturb(term_only=False, weight_bound=1.0))
+    direction = optax.chain(adam, perturbation(_below_one(quantum_weight), options))
   return optax.chain(
     direction,
     optax.add_decayed_weights(weight_decay, mask),
     optax.scale_by_learning_rate(learning_rate),
   )
+
+
+def _below_one(quantum_weight: optax.ScalarOrSchedule) -> optax.ScalarOrSchedule:
+  """The direction placement's weight: a constant must satisfy ``|lambda| < 1``
+  (the factor ``1 + lambda * m`` then stays in ``(0, 2)``); a schedule's or a
+  traced value is clipped to ``[-0.99, 0.99]``."""
+  _checks.weight(quantum_weight, bound=1.0)
+  clip = lambda w: jnp.clip(w, -0.99, 0.99)
+  if callable(quantum_weight):
+    return lambda count: clip(quantum_weight(count))
+  return clip(quantum_weight) if _checks.is_traced(quantum_weight) else quantum_weight
 
 
 __all__ = ["PLACEMENTS", "qsgd"]

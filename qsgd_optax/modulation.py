@@ -1,12 +1,13 @@
-"""The per-leaf rule every placement shares: ``g -> g * (1 + lambda * m)``.
+"""The per-leaf modulation ``m(theta)`` and the two ways a placement applies it.
 
 ``m = -<Z>`` of the circuit at angles ``pi * theta`` of the matching
-parameters. :func:`modulate_leaf` computes it for one leaf: reduce the angles,
+parameters. :func:`modulation` computes it for one leaf: reduce the angles,
 evaluate the backend over groups of ``n_qubits`` (or elementwise), optionally
-sample shots, then scale the incoming leaf. Which leaf it scales decides the
-placement: the raw gradient (``superpose`` before Adam), Adam's normalised
-direction (``placement="direction"``), or only the added term (the paper's
-literal rule, ``term_only``).
+sample shots. :func:`modulate_leaf` then combines it with the incoming leaf
+``g`` in one of two ways (:data:`COMBINES`): ``"factor"``,
+``g * (1 + lambda * m)`` (``superpose``; applied to the raw gradient or to
+Adam's direction), or ``"term"``, ``lambda * m * g`` (the term the paper's
+literal rule adds to Adam's direction).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from qsgd_optax.backends import Expectations, analytic
 
 @dataclasses.dataclass(frozen=True)
 class LeafRule:
-  """What :func:`modulate_leaf` does, fixed when the transformation is built.
+  """How :func:`modulation` evaluates a leaf, fixed when the transformation is built.
 
   Attributes:
     expval: the backend, turns ``(..., n_qubits)`` -> ``<Z>``.
@@ -31,7 +32,6 @@ class LeafRule:
     n_qubits: parameters per circuit.
     coverage: ``"all"`` or ``"leading"``.
     shots: ``None`` (exact) or the number of measurement shots.
-    term_only: return ``lambda * m * g`` instead of ``g * (1 + lambda * m)``.
   """
 
   expval: Expectations
@@ -39,7 +39,6 @@ class LeafRule:
   n_qubits: int
   coverage: str = "all"
   shots: Optional[Any] = None
-  term_only: bool = False
 
 
 def is_modulated(g: Any, p: Any) -> bool:
@@ -99,15 +98,32 @@ def expectations(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> 
   return 2 * k / rule.shots - 1
 
 
+def modulation(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
+  """``m = -<Z>`` for every entry of ``theta`` (float32 or wider); ``0``
+  outside the first ``n_qubits`` entries under ``coverage="leading"``."""
+  m = -expectations(rule, theta, key)
+  if rule.coverage != "leading":
+    return m
+  index = _leading_index(theta.shape, rule.n_qubits)
+  return jnp.zeros_like(theta).at[index].set(m.reshape(theta[index].shape))
+
+
+COMBINES = {
+  "factor": lambda g, lam_m: g * (1 + lam_m),
+  "term": lambda g, lam_m: g * lam_m,
+}
+
+
 def modulate_leaf(
   rule: LeafRule,
+  combine: str,
   g: Any,
   p: Any,
   weight: Any,
   key: Optional[jax.Array] = None,
 ) -> Any:
-  """``g * (1 + weight * m(p))`` (or ``weight * m(p) * g`` if
-  ``rule.term_only``), in ``g``'s dtype; other leaves unchanged.
+  """``g * (1 + weight * m(p))`` (``combine="factor"``) or ``weight * m(p) * g``
+  (``"term"``), in ``g``'s dtype; other leaves unchanged.
 
   Computed in at least float32. A finite result stays finite (clipped to the
   dtype's largest value); an infinite ``g`` stays infinite, so
@@ -116,20 +132,20 @@ def modulate_leaf(
   if not is_modulated(g, p):
     return g
   cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
-  z = expectations(rule, p.astype(cdtype), key)
-  lam = jnp.asarray(weight, cdtype)
+  lam_m = jnp.asarray(weight, cdtype) * modulation(rule, p.astype(cdtype), key)
   gc = g.astype(cdtype)
-  if rule.coverage == "leading":
-    index = _leading_index(gc.shape, rule.n_qubits)
-    head = gc[index].reshape(-1)
-    new = head * (lam * -z) if rule.term_only else head * (1 - lam * z)
-    base = jnp.zeros_like(gc) if rule.term_only else gc
-    out = base.at[index].set(new.reshape(gc[index].shape))
-  else:
-    out = gc * (lam * -z) if rule.term_only else gc * (1 - lam * z)
+  out = COMBINES[combine](gc, lam_m)
   big = jnp.finfo(g.dtype).max
   out = jnp.where(jnp.isinf(gc), out, jnp.clip(out, -big, big))
   return out.astype(g.dtype)
 
 
-__all__ = ["LeafRule", "expectations", "grouped", "is_modulated", "modulate_leaf"]
+__all__ = [
+  "COMBINES",
+  "LeafRule",
+  "expectations",
+  "grouped",
+  "is_modulated",
+  "modulate_leaf",
+  "modulation",
+]

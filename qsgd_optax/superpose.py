@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple, Optional, Union
 
@@ -11,9 +12,8 @@ import optax
 
 from qsgd_optax import _checks, backends
 from qsgd_optax.circuit import Entanglement, PerturbationCircuit
-from qsgd_optax.modulation import LeafRule, modulate_leaf
+from qsgd_optax.modulation import COMBINES, LeafRule, modulate_leaf
 
-BACKENDS = backends.BACKENDS
 COVERAGES = ("all", "leading")
 
 
@@ -31,66 +31,74 @@ class SuperposeState(NamedTuple):
   circuit: PerturbationCircuit
 
 
-def _check_circuit_args(
-  entanglement: Entanglement, layers: Any, backend: str, circuit: Any
-) -> None:
-  """A custom ``circuit`` replaces the built-in one and its options."""
-  if circuit is None:
-    return
-  if not callable(circuit):
-    raise TypeError(f"circuit must be callable, got {circuit!r}.")
-  if backend not in ("auto", "pennylane"):
-    raise ValueError(
-      f"A custom circuit runs as given; backend must be 'auto' or 'pennylane', got {backend!r}."
-    )
-  if entanglement is not None or (not _checks.is_traced(layers) and layers != 1):
-    raise ValueError(
-      "entanglement and layers describe the built-in circuit; with a "
-      "custom circuit leave them at None and 1."
-    )
+@dataclasses.dataclass(frozen=True)
+class CircuitOptions:
+  """The perturbation circuit's options, as :func:`superpose` takes them.
+
+  One frozen object that every placement of :func:`~qsgd_optax.qsgd` hands
+  on by keyword; :meth:`validate` checks it when the transformation is built.
+  Values may be tracers under ``optax.inject_hyperparams``.
+  """
+
+  n_qubits: Any = 4
+  entanglement: Entanglement = None
+  layers: Any = 1
+  coverage: str = "all"
+  backend: str = "auto"
+  shots: Optional[Any] = None
+  key: Union[int, jax.Array] = 0
+  circuit: Optional[Callable[[jax.Array], Any]] = None
+
+  def validate(self) -> Optional[PerturbationCircuit]:
+    """Checks every option and builds the circuit (and its backend) once, so
+    bad input fails here, not inside ``jit``. ``None`` while ``n_qubits`` or
+    ``layers`` is traced (``init`` then records the circuit in the state)."""
+    _checks.choice(self.backend, "backend", backends.BACKENDS)
+    _checks.choice(self.coverage, "coverage", COVERAGES)
+    if self.shots is not None and not _checks.is_traced(self.shots):
+      _checks.static_int(self.shots, "shots")
+    self._check_custom()
+    n = _checks.static_int(self.n_qubits, "n_qubits")
+    n_layers = _checks.static_int(self.layers, "layers")
+    if n is None or n_layers is None:
+      return None
+    fixed = PerturbationCircuit.build(n, self.entanglement, n_layers)
+    backends.select(fixed, self.backend, self.circuit)
+    if self.circuit is not None:
+      _checks.custom_circuit(self.circuit, n)
+    return fixed
+
+  def _check_custom(self) -> None:
+    """A custom ``circuit`` replaces the built-in one and its options."""
+    if self.circuit is None:
+      return
+    if not callable(self.circuit):
+      raise TypeError(f"circuit must be callable, got {self.circuit!r}.")
+    if self.backend not in ("auto", "pennylane"):
+      raise ValueError(
+        "A custom circuit runs as given; backend must be 'auto' or 'pennylane', "
+        f"got {self.backend!r}."
+      )
+    if self.entanglement is not None or (not _checks.is_traced(self.layers) and self.layers != 1):
+      raise ValueError(
+        "entanglement and layers describe the built-in circuit; with a "
+        "custom circuit leave them at None and 1."
+      )
 
 
-def _fixed_circuit(
-  n_qubits: Any, entanglement: Entanglement, layers: Any, backend: str, circuit: Any
-) -> Optional[PerturbationCircuit]:
-  """Checks the arguments and builds the circuit; ``None`` while ``n_qubits``
-  or ``layers`` is traced (the state then carries the circuit)."""
-  _checks.choice(backend, "backend", BACKENDS)
-  _check_circuit_args(entanglement, layers, backend, circuit)
-  n = _checks.static_int(n_qubits, "n_qubits")
-  n_layers = _checks.static_int(layers, "layers")
-  if n is None or n_layers is None:
-    return None
-  fixed = PerturbationCircuit.build(n, entanglement, n_layers)
-  backends.select(fixed, backend, circuit)  # Fail now, not inside jit.
-  if circuit is not None:
-    _checks.custom_circuit(circuit, n)
-  return fixed
-
-
-def _build(
+def perturbation(
   quantum_weight: optax.ScalarOrSchedule,
-  n_qubits: int,
-  entanglement: Entanglement,
-  layers: int,
-  coverage: str,
-  backend: str,
-  shots: Optional[int],
-  key: Union[int, jax.Array],
-  circuit: Optional[Callable[[jax.Array], Any]],
-  term_only: bool,
-  weight_bound: Optional[float] = None,
+  options: CircuitOptions,
+  combine: str = "factor",
 ) -> optax.GradientTransformationExtraArgs:
-  """:func:`superpose` (``g * (1 + lambda m)``) or, with ``term_only``, the
-  term ``lambda * m * g`` of the paper's literal rule. With ``weight_bound``,
-  a constant weight must satisfy ``|lambda| < weight_bound`` and scheduled
-  values are clipped to ``0.99 * weight_bound``."""
-  _checks.weight(quantum_weight, weight_bound)
-  _checks.choice(coverage, "coverage", COVERAGES)
-  if shots is not None and not _checks.is_traced(shots):
-    _checks.static_int(shots, "shots")
-  fixed = _fixed_circuit(n_qubits, entanglement, layers, backend, circuit)
-  key_data = None if _checks.is_traced(key) else _checks.key(key)
+  """The transformation behind every placement: each float leaf ``g`` becomes
+  ``g * (1 + lambda * m(theta))`` (``combine="factor"``, :func:`superpose`)
+  or ``lambda * m(theta) * g`` (``"term"``, what the paper's literal rule adds
+  to Adam's direction); see :mod:`qsgd_optax.modulation`."""
+  _checks.weight(quantum_weight)
+  _checks.choice(combine, "combine", tuple(COMBINES))
+  fixed = options.validate()
+  key_data = None if _checks.is_traced(options.key) else _checks.key(options.key)
 
   def init_fn(params):
     del params
@@ -100,7 +108,7 @@ def _build(
         "when init runs. Under optax.inject_hyperparams, call init outside "
         "jax.jit, or pass static_args=('n_qubits', 'layers')."
       )
-    k = key_data if key_data is not None else _checks.key(key)
+    k = key_data if key_data is not None else _checks.key(options.key)
     # A fresh array per state: donating one state must not delete another's key.
     return SuperposeState(jnp.zeros([], jnp.int32), jnp.array(k, copy=True), fixed)
 
@@ -117,12 +125,10 @@ def _build(
         "circuit's shape cannot change after init."
       )
     circ = state.circuit
-    expval, elementwise = backends.select(circ, backend, circuit)
-    rule = LeafRule(expval, elementwise, circ.n_qubits, coverage, shots, term_only)
+    expval, elementwise = backends.select(circ, options.backend, options.circuit)
+    rule = LeafRule(expval, elementwise, circ.n_qubits, options.coverage, options.shots)
     weight = quantum_weight(state.count) if callable(quantum_weight) else quantum_weight
-    if weight_bound is not None:  # Schedules cannot be checked up front.
-      weight = jnp.clip(weight, -0.99 * weight_bound, 0.99 * weight_bound)
-    if shots is None:
+    if options.shots is None:
       new_key, step_key = state.key, None
     else:
       new_key, step_key = jax.random.split(state.key)
@@ -131,7 +137,7 @@ def _build(
     leaves_p = treedef.flatten_up_to(params)  # type: ignore[attr-defined]
     new_leaves = [
       modulate_leaf(
-        rule, g, p, weight, None if step_key is None else jax.random.fold_in(step_key, i)
+        rule, combine, g, p, weight, None if step_key is None else jax.random.fold_in(step_key, i)
       )
       for i, (g, p) in enumerate(zip(leaves_g, leaves_p))
     ]
@@ -180,10 +186,13 @@ def superpose(
       of ``n_qubits`` (the tail padded with angle 0; pads never leak out), one
       circuit per group; ``"leading"`` modulates only the first ``n_qubits``
       entries of each leaf, as the paper's formula states.
-    backend: ``"analytic"`` (closed form: ``layers=1`` or no entanglement),
-      ``"statevector"`` (dense ``jnp`` simulation), ``"pennylane"``
-      (``default.qubit`` QNode), or ``"auto"`` (analytic where possible, else
-      statevector).
+    backend: ``"auto"`` (``"analytic"`` where the circuit has a closed form,
+      else ``"pauli"`` up to ``backends.PAULI_MAX_TERMS`` terms, else
+      ``"statevector"``: :func:`qsgd_optax.backends.auto_backend`),
+      ``"analytic"`` (closed form: ``layers=1`` or no entanglement),
+      ``"pauli"`` (the exact closed form of any circuit, compiled once in the
+      Heisenberg picture), ``"statevector"`` (dense ``jnp`` simulation) or
+      ``"pennylane"`` (``default.qubit`` QNode).
     shots: ``None`` for exact expectations, or a number of measurement shots:
       each qubit's ``<Z>`` is then estimated from a binomial sample of its
       outcome probability, with a key carried in the state.
@@ -211,15 +220,14 @@ def superpose(
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
-  return _build(
-    quantum_weight,
-    n_qubits,
-    entanglement,
-    layers,
-    coverage,
-    backend,
-    shots,
-    key,
-    circuit,
-    term_only=False,
+  options = CircuitOptions(
+    n_qubits=n_qubits,
+    entanglement=entanglement,
+    layers=layers,
+    coverage=coverage,
+    backend=backend,
+    shots=shots,
+    key=key,
+    circuit=circuit,
   )
+  return perturbation(quantum_weight, options)
