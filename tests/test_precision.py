@@ -8,9 +8,9 @@ quantum-attention score circuit must ask for ``Precision.HIGHEST``.
 """
 
 import jax
-from jax.extend import core
 import jax.numpy as jnp
 import pytest
+from jax.extend import core
 
 from qsgd_optax import PerturbationCircuit, qsgd
 from qsgd_optax.backends import select
