@@ -9,6 +9,15 @@ machine noise and cache state hit all alike; the table gives
 medians and the ratio to ``adamw`` per size, XLA's memory analysis of each
 compiled step (temporaries) and the size of each optimizer state.
 
+Roofline: every Adam-class step reads ``p, g, mu, nu`` and writes ``p, mu,
+nu``: 7 arrays, 28 bytes per float32 parameter (14 in bfloat16), counted the
+same for every candidate. The table gives that traffic over the median time
+(GB/s) and, where the device's spec-sheet bandwidth is known
+(:data:`SPEC_BANDWIDTH`, or ``--spec-gbps``), its fraction. Each size runs on
+three layouts (``--layouts``): ``tree`` (transformer-shaped leaves), ``flat``
+(one leaf of the same size) and ``flatten`` (the tree, each optimizer wrapped
+in ``optax.flatten``), since many small leaves can cost bandwidth.
+
 Run:
   python benchmarks/overhead.py                  # 1M, 10M, 50M + bf16 10M
   python benchmarks/overhead.py --sizes 1e6 --repeats 5   # quick
@@ -20,7 +29,6 @@ Writes benchmarks/results/overhead-<platform>.{json,md}.
 import argparse
 import os
 import platform
-import random
 import statistics
 import time
 
@@ -29,10 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from _results import save
+from _timing import interleaved, tree_bytes
 
 import qsgd_optax
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Spec-sheet memory bandwidth (bytes/s) by device kind (SXM parts).
+SPEC_BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12}
+LAYOUTS = ("tree", "flat", "flatten")
 
 
 def transformer_tree(n_params, dtype=jnp.float32, d_model=None, seed=0):
@@ -88,10 +100,6 @@ def candidates(lr=1e-3, statevector=False):
   return out
 
 
-def tree_bytes(tree):
-  return int(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree)))
-
-
 def make_step(tx):
   def step(params, state, grads):
     updates, state = tx.update(grads, state, params)
@@ -100,13 +108,33 @@ def make_step(tx):
   return jax.jit(step, donate_argnums=(0, 1))
 
 
-def bench_size(label, n_params, dtype, repeats, names=None, statevector=False):
-  params0 = transformer_tree(n_params, dtype)
+def layout_params(layout, n_params, dtype):
+  """The parameters of a layout (see the module doc)."""
+  tree = transformer_tree(n_params, dtype)
+  if layout != "flat":
+    return tree
+  size = sum(x.size for x in jax.tree.leaves(tree))
+  return {"w": jax.random.normal(jax.random.PRNGKey(0), (size,), jnp.float32).astype(dtype) * 0.02}
+
+
+def spec_bandwidth(device, spec_gbps=None):
+  if spec_gbps:
+    return spec_gbps * 1e9
+  kind = getattr(device, "device_kind", "")
+  return next((bw for name, bw in SPEC_BANDWIDTH.items() if name in kind), None)
+
+
+def bench_size(
+  label, n_params, dtype, repeats, names=None, statevector=False, layout="tree", spec=None
+):
+  params0 = layout_params(layout, n_params, dtype)
   grads = jax.tree.map(lambda p: (p * 0.1 + 0.01).astype(p.dtype), params0)
   txs = candidates(statevector=statevector)
   if names:
     txs = {k: v for k, v in txs.items() if k in names}
-  runs = {}
+  if layout == "flatten":
+    txs = {k: optax.flatten(v) for k, v in txs.items()}
+  runs, steps = {}, {}
   for name, tx in txs.items():
     params = jax.tree.map(jnp.copy, params0)
     state = tx.init(params)
@@ -114,51 +142,42 @@ def bench_size(label, n_params, dtype, repeats, names=None, statevector=False):
     compiled = step.lower(params, state, grads).compile()
     mem = compiled.memory_analysis()
     temp = getattr(mem, "temp_size_in_bytes", None) if mem else None
-    params, state = step(params, state, grads)  # Warm-up.
-    jax.block_until_ready(params)
-    runs[name] = dict(
-      step=step,
-      params=params,
-      state=state,
-      times=[],
-      state_bytes=tree_bytes(state),
-      temp_bytes=temp,
-    )
-  rng = random.Random(0)
-  for _ in range(repeats):  # Interleaved, in a shuffled order each round.
-    order = list(runs.items())
-    rng.shuffle(order)
-    for _, run in order:
-      # An untimed step first: time the steady state, not the caches another
-      # candidate just left cold.
-      run["params"], run["state"] = run["step"](run["params"], run["state"], grads)
-      jax.block_until_ready(run["params"])
-      start = time.perf_counter()
-      run["params"], run["state"] = run["step"](run["params"], run["state"], grads)
-      jax.block_until_ready(run["params"])
-      run["times"].append(time.perf_counter() - start)
-  base = statistics.median(runs["adamw"]["times"])
+    runs[name] = dict(state_bytes=tree_bytes(state), temp_bytes=temp)
+    carry = [params, state]
+
+    def advance(step=step, carry=carry):
+      carry[0], carry[1] = step(carry[0], carry[1], grads)
+      return carry[0]
+
+    steps[name] = advance
+  times = interleaved(steps, repeats)
+  base = statistics.median(times["adamw"])
+  n = int(sum(p.size for p in jax.tree.leaves(params0)))
+  traffic = 7 * n * jnp.dtype(dtype).itemsize
   rows = []
   for name, run in runs.items():
-    med = statistics.median(run["times"])
+    med = statistics.median(times[name])
     rows.append(
       dict(
+        layout=layout,
         size=label,
-        n_params=int(sum(p.size for p in jax.tree.leaves(params0))),
+        n_params=n,
         dtype=jnp.dtype(dtype).name,
         optimizer=name,
         median_s=med,
         ratio_to_adamw=med / base,
+        gb_per_s=traffic / med / 1e9,
+        spec_fraction=None if spec is None else traffic / med / spec,
         state_bytes=run["state_bytes"],
         temp_bytes=run["temp_bytes"],
         repeats=repeats,
-        p25_s=float(np.percentile(run["times"], 25)),
-        p75_s=float(np.percentile(run["times"], 75)),
+        p25_s=float(np.percentile(times[name], 25)),
+        p75_s=float(np.percentile(times[name], 75)),
       )
     )
     print(
-      f"{label:>9} {rows[-1]['dtype']:>8} {name:>34}: {med * 1e3:8.2f} ms "
-      f"x{med / base:.3f}  state {run['state_bytes'] / 2**20:.1f} MiB",
+      f"{layout:>7} {label:>9} {rows[-1]['dtype']:>8} {name:>34}: {med * 1e3:8.2f} ms "
+      f"x{med / base:.3f}  {rows[-1]['gb_per_s']:.1f} GB/s",
       flush=True,
     )
   return rows
@@ -167,17 +186,21 @@ def bench_size(label, n_params, dtype, repeats, names=None, statevector=False):
 def markdown(rows, meta):
   lines = [
     f"Device: {meta['device']}; jax {meta['jax']}; {meta['date']}; "
-    f"{meta['repeats']} interleaved repeats, median.",
+    f"{meta['repeats']} interleaved repeats, median. GB/s: 7 arrays (p, g, mu, nu read; "
+    "p, mu, nu written) per step over the median; of spec: that over the spec-sheet "
+    f"bandwidth ({meta['spec_gbps'] or 'unknown'} GB/s).",
     "",
-    "| params | dtype | optimizer | median ms | ratio to adamw | state MiB | temp MiB |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| layout | params | dtype | optimizer | median ms | ratio to adamw | GB/s | of spec "
+    "| state MiB | temp MiB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ]
   for r in rows:
     temp = "" if r["temp_bytes"] is None else f"{r['temp_bytes'] / 2**20:.1f}"
+    spec = "" if r.get("spec_fraction") is None else f"{r['spec_fraction']:.0%}"
     lines.append(
-      f"| {r['n_params'] / 1e6:.1f}M | {r['dtype']} | {r['optimizer']} | "
-      f"{r['median_s'] * 1e3:.2f} | {r['ratio_to_adamw']:.3f} | "
-      f"{r['state_bytes'] / 2**20:.1f} | {temp} |"
+      f"| {r.get('layout', 'tree')} | {r['n_params'] / 1e6:.1f}M | {r['dtype']} | "
+      f"{r['optimizer']} | {r['median_s'] * 1e3:.2f} | {r['ratio_to_adamw']:.3f} | "
+      f"{r.get('gb_per_s', 0):.1f} | {spec} | {r['state_bytes'] / 2**20:.1f} | {temp} |"
     )
   return "\n".join(lines)
 
@@ -193,6 +216,8 @@ def main():
     action="store_true",
     help="also time the paper's circuit on the statevector backend (slow)",
   )
+  parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
+  parser.add_argument("--spec-gbps", type=float, help="spec-sheet memory bandwidth, GB/s")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")
   args = parser.parse_args()
@@ -206,20 +231,16 @@ def main():
     date=time.strftime("%Y-%m-%d"),
     repeats=args.repeats,
   )
+  spec = spec_bandwidth(device, args.spec_gbps)
+  meta["spec_gbps"] = None if spec is None else spec / 1e9
+  runs = [(size, jnp.float32) for size in args.sizes]
+  runs += [(args.bf16_size, jnp.bfloat16)] if args.bf16_size else []
   rows = []
-  for size in args.sizes:
-    rows += bench_size(
-      f"{size:.0e}", int(size), jnp.float32, args.repeats, args.only, args.statevector
-    )
-  if args.bf16_size:
-    rows += bench_size(
-      f"{args.bf16_size:.0e}",
-      int(args.bf16_size),
-      jnp.bfloat16,
-      args.repeats,
-      args.only,
-      args.statevector,
-    )
+  for size, dtype in runs:
+    for layout in args.layouts:
+      rows += bench_size(
+        f"{size:.0e}", int(size), dtype, args.repeats, args.only, args.statevector, layout, spec
+      )
   name = args.name or f"overhead-{device.platform}"
   save(args.out, name, dict(meta=meta, rows=rows), markdown(rows, meta))
 

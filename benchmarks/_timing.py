@@ -1,0 +1,49 @@
+"""How the timing benchmarks measure: interleaved candidates, medians, memory.
+
+Every candidate is a callable that runs one more step of its own (carrying its
+params and state) and returns what to wait for. :func:`interleaved` runs all
+candidates in a shuffled order each round, each timed step after an untimed
+one, so machine noise and cache state hit all alike.
+"""
+
+import random
+import time
+from collections.abc import Callable
+
+import jax
+
+
+def tree_bytes(tree) -> int:
+  """Bytes of every array leaf of ``tree``."""
+  return int(sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree)))
+
+
+def memory(compiled) -> dict:
+  """XLA's memory analysis of a compiled function, in bytes per kind."""
+  mem = compiled.memory_analysis()
+  fields = ("temp", "argument", "output", "alias", "generated_code")
+  return {f: getattr(mem, f"{f}_size_in_bytes", None) for f in fields} if mem else {}
+
+
+def interleaved(
+  candidates: dict[str, Callable[[], object]],
+  repeats: int,
+  seed: int = 0,
+  on_round: Callable[[int], None] | None = None,
+) -> dict[str, list[float]]:
+  """Seconds of ``repeats`` timed steps per candidate (see the module doc)."""
+  times: dict[str, list[float]] = {name: [] for name in candidates}
+  rng = random.Random(seed)
+  for r in range(repeats):
+    order = list(candidates.items())
+    rng.shuffle(order)  # No candidate always follows the same neighbour.
+    for name, advance in order:
+      # An untimed step first: time the steady state, not the caches another
+      # candidate just left cold.
+      jax.block_until_ready(advance())
+      start = time.perf_counter()
+      jax.block_until_ready(advance())
+      times[name].append(time.perf_counter() - start)
+    if on_round is not None:
+      on_round(r)
+  return times
