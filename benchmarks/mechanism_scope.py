@@ -2,10 +2,13 @@
 
 One factor at a time around the digits set-up of ``benchmarks/mechanism.py``
 (lr 1e-3, dropout 0.1, no weight decay, width 64/128, batch 32): learning rate
-divided and multiplied by 3, dropout 0, weight decay 0.1 (the base has none),
-twice the width. Each cell trains Adam and, beside it from the same init, data
-order and dropout keys, the noise floor, ``qsgd-0.5``, ``qsgd-0.5-direction``
-and ``rand-0.5`` (:func:`qsgd_optax.experiments.mechanism.trace`).
+divided and multiplied by 3, dropout 0, twice the width. (The base already has
+no weight decay, so "weight decay 0" is the base cell.) Each cell trains Adam
+and, beside it from the same init, data order and dropout keys, the noise
+floor, ``qsgd-0.5``, ``qsgd-0.5-direction`` and ``rand-0.5``
+(:func:`qsgd_optax.experiments.mechanism.trace`). The base cell's runs are read
+from ``benchmarks/results/mechanism-digits.json`` (the same set-up, seeds and
+code; ``--base-from ""`` trains it again).
 
 Per cell: each variant's final distance to Adam's trajectory and its ratio to
 the floor's, the paired accuracy difference with the smallest effect the seeds
@@ -17,6 +20,10 @@ Run (about 90 minutes on 2 cores; a finished cell is kept in the JSON and
 skipped when the command is run again):
   python benchmarks/mechanism_scope.py
   python benchmarks/mechanism_scope.py --quick --out /tmp/scope
+Or in two processes (each uses about one core), then merged:
+  python benchmarks/mechanism_scope.py --cells "width x2" --name scope-a &
+  python benchmarks/mechanism_scope.py --cells "lr/3" "lr*3" "dropout 0" --name scope-b
+  python benchmarks/mechanism_scope.py --merge scope-a scope-b
 Writes benchmarks/results/mechanism-scope.{json,md,png}.
 """
 
@@ -44,7 +51,6 @@ CELLS = {
   "lr/3": dict(learning_rate=1e-3 / 3),
   "lr*3": dict(learning_rate=3e-3),
   "dropout 0": dict(model=dict(dropout=0.0)),
-  "weight decay 0.1": dict(weight_decay=0.1),
   "width x2": dict(model=dict(dropout=0.1, d_model=128, d_ff=256)),
 }
 
@@ -150,12 +156,23 @@ def plot(runs, path):
   plt.close(fig)
 
 
+def load(path):
+  """``(meta, runs)`` of a stored result."""
+  with open(path) as f:
+    stored = json.load(f)
+  return stored["meta"], stored["runs"]
+
+
 def report(meta, runs, out, name):
+  base = f" Base cell from {meta['base_from']}." if meta.get("base_from") else ""
   md = (
     f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; digits, {meta['seeds']} paired "
     f"seeds x {meta['epochs']} epochs; mean [min, max] over seeds; distance = "
     "||theta - theta_adam|| / ||theta_adam - theta_0|| after the last epoch; detectable = "
-    "smallest paired accuracy effect a t-test detects at 80% power.\n\n" + markdown(summarize(runs))
+    "smallest paired accuracy effect a t-test detects at 80% power."
+    + base
+    + "\n\n"
+    + markdown(summarize(runs))
   )
   save(out, name, dict(meta=meta, runs=runs), md, indent=None)
   plot(runs, os.path.join(out, f"{name}.png"))
@@ -169,7 +186,20 @@ def main():
   parser.add_argument("--quick", action="store_true", help="2 cells, 2 seeds, 2 epochs")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   parser.add_argument("--name", default="mechanism-scope")
+  parser.add_argument(
+    "--base-from",
+    default=os.path.join(HERE, "results", "mechanism-digits.json"),
+    help='the base cell from a benchmarks/mechanism.py digits run ("" to train it)',
+  )
+  parser.add_argument("--merge", nargs="+", help="only merge these result names into --name")
   args = parser.parse_args()
+  if args.merge:
+    merged = [load(os.path.join(args.out, f"{n}.json")) for n in args.merge]
+    runs = [r for _, rs in merged for r in rs]
+    order = {c: i for i, c in enumerate(CELLS)}
+    meta = dict(merged[0][0], command=[m["command"] for m, _ in merged])
+    report(meta, sorted(runs, key=lambda r: order[r["cell"]]), args.out, args.name)
+    return
   if args.quick:
     args.cells, args.seeds, args.epochs = args.cells[:2], 2, 2
   path = os.path.join(args.out, f"{args.name}.json")
@@ -183,10 +213,14 @@ def main():
   )
   runs = []
   if os.path.exists(path):
-    with open(path) as f:
-      stored = json.load(f)
-    if (stored["meta"]["seeds"], stored["meta"]["epochs"]) == (args.seeds, args.epochs):
-      runs = [r for r in stored["runs"] if r["cell"] in args.cells]
+    stored_meta, stored = load(path)
+    if (stored_meta["seeds"], stored_meta["epochs"]) == (args.seeds, args.epochs):
+      runs = [r for r in stored if r["cell"] in args.cells]
+  if "base" in args.cells and args.base_from and not any(r["cell"] == "base" for r in runs):
+    base_meta, base = load(args.base_from)
+    if (base_meta["seeds"], base_meta["epochs"]) == (args.seeds, args.epochs):
+      runs += [dict(r, cell="base") for r in base if r["variant"] in VARIANTS]
+      meta["base_from"] = f"{os.path.relpath(args.base_from, HERE)} ({base_meta['date']})"
   done = {r["cell"] for r in runs}
   todo = [c for c in args.cells if c not in done]
   with tqdm(total=len(todo) * len(VARIANTS) * args.epochs, unit="epoch") as bar:
