@@ -23,10 +23,15 @@ def _sum_of(
   a = optax.with_extra_args_support(a)
   b = optax.with_extra_args_support(b)
 
-  def init_fn(params):
+  def init_fn(params: optax.Params) -> tuple[optax.OptState, optax.OptState]:
     return (a.init(params), b.init(params))
 
-  def update_fn(updates, state, params=None, **extra_args):
+  def update_fn(
+    updates: optax.Updates,
+    state: tuple[optax.OptState, optax.OptState],
+    params: Optional[optax.Params] = None,
+    **extra_args: Any,
+  ) -> tuple[optax.Updates, tuple[optax.OptState, optax.OptState]]:
     ua, sa = a.update(updates, state[0], params, **extra_args)
     ub, sb = b.update(updates, state[1], params, **extra_args)
     return optax.tree.add(ua, ub), (sa, sb)

@@ -13,6 +13,7 @@ literal rule adds to Adam's direction).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Optional
 
 import jax
@@ -108,7 +109,7 @@ def modulation(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> ja
   return jnp.zeros_like(theta).at[index].set(m.reshape(theta[index].shape))
 
 
-COMBINES = {
+COMBINES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
   "factor": lambda g, lam_m: g * (1 + lam_m),
   "term": lambda g, lam_m: g * lam_m,
 }

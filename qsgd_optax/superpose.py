@@ -100,7 +100,7 @@ def perturbation(
   fixed = options.validate()
   key_data = None if _checks.is_traced(options.key) else _checks.key(options.key)
 
-  def init_fn(params):
+  def init_fn(params: optax.Params) -> SuperposeState:
     del params
     if fixed is None:
       raise ValueError(
@@ -112,7 +112,12 @@ def perturbation(
     # A fresh array per state: donating one state must not delete another's key.
     return SuperposeState(jnp.zeros([], jnp.int32), jnp.array(k, copy=True), fixed)
 
-  def update_fn(updates, state, params=None, **extra_args):
+  def update_fn(
+    updates: optax.Updates,
+    state: SuperposeState,
+    params: Optional[optax.Params] = None,
+    **extra_args: Any,
+  ) -> tuple[optax.Updates, SuperposeState]:
     del extra_args
     if params is None:
       raise ValueError(

@@ -22,8 +22,11 @@ References:
   <https://arxiv.org/abs/2511.01918>`_, 2025.
 """
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from qsgd_optax.circuit import PerturbationCircuit
 
@@ -83,7 +86,7 @@ def sinpi(t: jax.Array) -> jax.Array:
   return t * p
 
 
-def _horner(coeffs, u, dtype):
+def _horner(coeffs: Sequence[float], u: jax.Array, dtype: DTypeLike) -> jax.Array:
   p = jnp.asarray(coeffs[-1], dtype)
   for c in coeffs[-2::-1]:
     p = p * u + jnp.asarray(c, dtype)
@@ -124,7 +127,7 @@ def cospi(t: jax.Array) -> jax.Array:
   return sincospi(t)[1]
 
 
-def _product_expectations(circuit: PerturbationCircuit, t: jax.Array):
+def _product_expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   """<Z> of a circuit without CNOTs, elementwise over any shape."""
   if circuit.layers == 1:
     return -sinpi(t)

@@ -54,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union, cast
 
 import jax
 import jax.numpy as jnp
@@ -92,6 +92,10 @@ _SPLITS = {"RY": {X: (Z, 1), Z: (X, -1)}, "RZ": {X: (Y, -1), Y: (X, 1)}}
 # Above this many (string, monomial) terms compiling stops (TermLimitError):
 # the jnp expression (and XLA's compile time) grows with the terms.
 MAX_TERMS = 1 << 14
+
+
+# (output, letters, exps, coef) rows of a _Terms.
+_Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class TermLimitError(ValueError):
@@ -133,12 +137,19 @@ class Compiled:
 class _Terms:
   """Sum of (measured qubit, Pauli string, monomial) terms as flat arrays."""
 
-  def __init__(self, output, letters, exps, coef, limit):
+  def __init__(
+    self,
+    output: np.ndarray,
+    letters: np.ndarray,
+    exps: np.ndarray,
+    coef: np.ndarray,
+    limit: int,
+  ) -> None:
     self.output, self.letters, self.exps, self.coef = output, letters, exps, coef
     self.limit = limit
     self._check()
 
-  def _check(self):
+  def _check(self) -> None:
     if self.coef.size > self.limit:
       raise TermLimitError(f"more than {self.limit} Pauli terms")
     if self.coef.size and np.abs(self.coef).astype(np.float64).sum() >= 2.0**62:
@@ -146,14 +157,14 @@ class _Terms:
     if self.exps.size and self.exps.max() >= 255:  # Stored as uint8.
       raise TermLimitError("a sin/cos power past 254 (more than 127 layers)")
 
-  def take(self, rows):
+  def take(self, rows: np.ndarray) -> _Rows:
     return (self.output[rows], self.letters[rows], self.exps[rows], self.coef[rows])
 
-  def replace(self, parts):
+  def replace(self, parts: Sequence[_Rows]) -> None:
     self.output, self.letters, self.exps, self.coef = (np.concatenate(p) for p in zip(*parts))
     self.merge()
 
-  def merge(self):
+  def merge(self) -> None:
     """Sums equal (output, string, monomial) terms, drops zero coefficients."""
     t = self.coef.size
     if t:
@@ -176,14 +187,14 @@ class _Terms:
       self.coef = coef[keep]
     self._check()
 
-  def cnot(self, control, target):
+  def cnot(self, control: int, target: int) -> None:
     sign, new_c, new_t = _CNOT_ARRAYS
     a, b = self.letters[:, control], self.letters[:, target]
     self.coef = self.coef * sign[a, b]
     self.letters = self.letters.copy()
     self.letters[:, control], self.letters[:, target] = new_c[a, b], new_t[a, b]
 
-  def rotate(self, name, qubit, param):
+  def rotate(self, name: str, qubit: int, param: Optional[int]) -> None:
     letter = self.letters[:, qubit]
     split = np.zeros(letter.shape, bool)
     for l in _SPLITS[name]:
@@ -204,7 +215,7 @@ class _Terms:
       [keep, (output, letters, cos_exps, coef), (output, sin_letters, sin_exps, sin_coef)]
     )
 
-  def substitute(self, qubit, bloch):
+  def substitute(self, qubit: int, bloch: Sequence[_Poly]) -> None:
     """Replaces each letter on ``qubit`` by its Bloch component polynomial."""
     letter = self.letters[:, qubit].copy()
     self.letters[:, qubit] = I
@@ -217,7 +228,7 @@ class _Terms:
     self.replace(parts)
 
 
-def _cnot_arrays():
+def _cnot_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   sign, new_c, new_t = (np.zeros((4, 4), dtype) for dtype in (np.int64, np.uint8, np.uint8))
   for (a, b), (s, c, t) in CNOT_TABLE.items():
     sign[a, b], new_c[a, b], new_t[a, b] = s, c, t
@@ -227,6 +238,8 @@ def _cnot_arrays():
 _CNOT_ARRAYS = _cnot_arrays()
 
 _Poly = dict[Any, int]
+# A polynomial's value: a Python int for a constant, else an array.
+_Value = Union[int, jax.Array]
 
 
 def _poly_mul_var(poly: _Poly, param: int, which: int, n_params: int) -> _Poly:
@@ -357,11 +370,11 @@ class _Emitter:
   """Builds ``jnp`` expressions of polynomials in ``s_p``, ``c_p``, sharing
   repeated sub-polynomials (greedy multivariate Horner)."""
 
-  def __init__(self, variables):
+  def __init__(self, variables: Sequence[jax.Array]) -> None:
     self.variables = variables  # flat index 2 p + {0: sin, 1: cos} -> array
     self.memo: dict[frozenset, Any] = {}
 
-  def poly(self, poly: dict[tuple[int, ...], int]):
+  def poly(self, poly: dict[tuple[int, ...], int]) -> Optional[_Value]:
     if not poly:
       return None  # Zero.
     key = frozenset(poly.items())
@@ -369,7 +382,7 @@ class _Emitter:
       self.memo[key] = self._build(poly)
     return self.memo[key]
 
-  def _build(self, poly):
+  def _build(self, poly: dict[tuple[int, ...], int]) -> _Value:
     if len(poly) == 1:
       ((mono, k),) = poly.items()
       if not any(mono):
@@ -386,17 +399,19 @@ class _Emitter:
         with_v[tuple(m)] = k
       else:
         without[mono] = k
-    q = _times(self.variables[v], self.poly(with_v))
+    # with_v is never empty (v is in most terms, and a lone constant returned
+    # above), so its polynomial is never None.
+    q = _times(self.variables[v], cast(_Value, self.poly(with_v)))
     return _plus(q, self.poly(without))
 
 
-def _times(var, q):
+def _times(var: jax.Array, q: _Value) -> jax.Array:
   if isinstance(q, int):
     return var if q == 1 else -var if q == -1 else q * var
   return var * q
 
 
-def _plus(a, b):
+def _plus(a: _Value, b: Optional[_Value]) -> _Value:
   if b is None:
     return a
   if isinstance(b, int) and not isinstance(a, int) and b < 0:

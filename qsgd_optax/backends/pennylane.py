@@ -16,6 +16,7 @@ References:
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 from qsgd_optax.circuit import Gate, PerturbationCircuit
 
 
-def apply_gates(gates: Sequence[Gate], angles) -> None:
+def apply_gates(gates: Sequence[Gate], angles: jax.Array) -> None:
   """Queues a gate list as PennyLane operations (inside a QNode)."""
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
@@ -36,7 +37,7 @@ def apply_gates(gates: Sequence[Gate], angles) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def qnode(circuit: PerturbationCircuit):
+def qnode(circuit: PerturbationCircuit) -> Callable[[jax.Array], Any]:
   """A ``default.qubit`` QNode: angles ``(n_qubits,)`` -> tuple of ``<Z_i>``.
 
   Examples:
@@ -52,17 +53,17 @@ def qnode(circuit: PerturbationCircuit):
   n = circuit.n_qubits
 
   @qml.qnode(qml.device("default.qubit", wires=n), interface="jax")
-  def run(angles):
+  def run(angles: jax.Array) -> tuple[Any, ...]:
     apply_gates(circuit.gates(), angles)
     return tuple(qml.expval(qml.PauliZ(i)) for i in range(n))
 
   return run
 
 
-def as_array_fn(fn: Callable) -> Callable[[jax.Array], jax.Array]:
+def as_array_fn(fn: Callable[[jax.Array], Any]) -> Callable[[jax.Array], jax.Array]:
   """Wraps a circuit returning a list/tuple of expectations to stack them."""
 
-  def run(angles):
+  def run(angles: jax.Array) -> jax.Array:
     out = fn(angles)
     if isinstance(out, (list, tuple)):
       out = jnp.stack([jnp.asarray(o) for o in out])
@@ -71,7 +72,7 @@ def as_array_fn(fn: Callable) -> Callable[[jax.Array], jax.Array]:
   return run
 
 
-def batched(fn: Callable, n_qubits: int, t: jax.Array) -> jax.Array:
+def batched(fn: Callable[[jax.Array], Any], n_qubits: int, t: jax.Array) -> jax.Array:
   """Runs ``fn`` (angles -> expectations) on each row of ``t`` (turns).
 
   Traced at full matmul precision: PennyLane's contractions would otherwise

@@ -25,6 +25,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike, DTypeLike
 
 from qsgd_optax.circuit import Gate, PerturbationCircuit
 
@@ -32,13 +33,17 @@ MAX_QUBITS = 20
 # Amplitudes simulated at once; bigger batches run in chunks (jax.lax.map).
 _CHUNK_AMPLITUDES = 1 << 22
 
+# A 2x2 matrix as its entries (m00, m01, m10, m11): each a Python number or a
+# batch array.
+_Matrix = tuple[Any, Any, Any, Any]
+
 
 def memory_per_circuit(n_qubits: int, itemsize: int = 8) -> int:
   """Bytes of one dense state of ``n_qubits`` (complex64: 8 bytes each)."""
   return (1 << n_qubits) * itemsize
 
 
-def _gate_matrix(gate: Gate, angles: jax.Array, cdtype):
+def _gate_matrix(gate: Gate, angles: jax.Array, cdtype: DTypeLike) -> _Matrix:
   """A single-qubit gate as its entries ``(m00, m01, m10, m11)``.
 
   Each entry is a Python number or a batch array; structural zeros
@@ -57,19 +62,19 @@ def _gate_matrix(gate: Gate, angles: jax.Array, cdtype):
   raise ValueError(f"Unknown gate {gate.name!r}; known: H, RY, RZ, CNOT.")
 
 
-def _is_zero(x) -> bool:
+def _is_zero(x: object) -> bool:
   return isinstance(x, (int, float)) and x == 0
 
 
-def _mul(a, b):
+def _mul(a: Any, b: Any) -> Any:
   return 0 if _is_zero(a) or _is_zero(b) else a * b
 
 
-def _add(a, b):
+def _add(a: Any, b: Any) -> Any:
   return b if _is_zero(a) else a if _is_zero(b) else a + b
 
 
-def _matmul(a, b):
+def _matmul(a: _Matrix, b: _Matrix) -> _Matrix:
   """``a @ b`` for 2x2 matrices given as entry tuples."""
   a00, a01, a10, a11 = a
   b00, b01, b10, b11 = b
@@ -81,7 +86,7 @@ def _matmul(a, b):
   )
 
 
-def _cnot_permutation(pairs, n_qubits: int) -> np.ndarray:
+def _cnot_permutation(pairs: Sequence[tuple[int, ...]], n_qubits: int) -> np.ndarray:
   """Gather indices of a run of CNOTs: ``psi'[b] = psi[idx[b]]``."""
   idx = np.arange(1 << n_qubits)
   for c, t in reversed(pairs):  # (G2 G1 psi)[b] = psi[g1(g2(b))]
@@ -115,8 +120,8 @@ def _compile(gates: Sequence[Gate], n_qubits: int) -> list[tuple[str, Any]]:
   return blocks
 
 
-def _fused(qubit_gates, angles, cdtype):
-  m = None
+def _fused(qubit_gates: Sequence[Gate], angles: jax.Array, cdtype: DTypeLike) -> Optional[_Matrix]:
+  m: Optional[_Matrix] = None
   for gate in qubit_gates:
     g = _gate_matrix(gate, angles, cdtype)
     m = g if m is None else _matmul(g, m)
@@ -156,7 +161,7 @@ def simulate(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> jax.Arr
   return jnp.moveaxis(z, 0, -1)
 
 
-def z_signs(n_qubits: int, order=None) -> np.ndarray:
+def z_signs(n_qubits: int, order: Optional[np.ndarray] = None) -> np.ndarray:
   """``(n_qubits, 2**n_qubits)`` table of Z eigenvalues: row ``i`` is +1 where
   qubit ``i`` (0 = most significant bit) is 0 in basis state ``order[b]``."""
   order = np.arange(1 << n_qubits) if order is None else order
@@ -173,7 +178,9 @@ def probabilities(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> ja
   return jnp.moveaxis(probs if final is None else probs[final], 0, -1)
 
 
-def _probabilities(gates, n_qubits, angles):
+def _probabilities(
+  gates: Sequence[Gate], n_qubits: int, angles: jax.Array
+) -> tuple[jax.Array, Optional[np.ndarray]]:
   """Probabilities ``(2**n, *batch)`` before a final CNOT run, and that run's
   gather indices (``None`` if the circuit does not end with CNOTs)."""
   check_qubits(n_qubits)
@@ -200,15 +207,21 @@ def _probabilities(gates, n_qubits, angles):
   return probs, final
 
 
-def _scale(c, psi):
+def _scale(c: Any, psi: jax.Array) -> jax.Array:
   return jnp.zeros_like(psi) if _is_zero(c) else c * psi
 
 
-def _abs2(x):
+def _abs2(x: ArrayLike) -> jax.Array:
   return jnp.real(x) ** 2 + jnp.imag(x) ** 2
 
 
-def _dense_state(blocks, angles, n_qubits, batch, cdtype):
+def _dense_state(
+  blocks: Sequence[tuple[str, Any]],
+  angles: jax.Array,
+  n_qubits: int,
+  batch: tuple[int, ...],
+  cdtype: DTypeLike,
+) -> jax.Array:
   """Amplitudes ``(2**n, *batch)`` after the blocks, from ``|0...0>``."""
   dim = 1 << n_qubits
   psi: Any = None  # The first block is local: CNOTs on |0...0> were dropped.
