@@ -147,16 +147,7 @@ def qsgd(
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
   _checks.choice(placement, "placement", PLACEMENTS)
-  options = CircuitOptions(
-    n_qubits=n_qubits,
-    entanglement=entanglement,
-    layers=layers,
-    coverage=coverage,
-    backend=backend,
-    shots=shots,
-    key=key,
-    circuit=circuit,
-  )
+  options = CircuitOptions.of(locals())
   adam = optax.scale_by_adam(b1, b2, eps)
   if placement == "gradient":
     direction = optax.chain(perturbation(quantum_weight, options), adam)

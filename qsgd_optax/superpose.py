@@ -49,6 +49,12 @@ class CircuitOptions:
   key: Union[int, jax.Array] = 0
   circuit: Optional[Callable[[jax.Array], Any]] = None
 
+  @classmethod
+  def of(cls, arguments: dict[str, Any]) -> CircuitOptions:
+    """The options among a factory's arguments (its ``locals()``), so that
+    :func:`superpose` and :func:`~qsgd_optax.qsgd` hand them on the same way."""
+    return cls(**{f.name: arguments[f.name] for f in dataclasses.fields(cls)})
+
   def validate(self) -> Optional[PerturbationCircuit]:
     """Checks every option and builds the circuit (and its backend) once, so
     bad input fails here, not inside ``jit``. ``None`` while ``n_qubits`` or
@@ -225,14 +231,5 @@ def superpose(
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
-  options = CircuitOptions(
-    n_qubits=n_qubits,
-    entanglement=entanglement,
-    layers=layers,
-    coverage=coverage,
-    backend=backend,
-    shots=shots,
-    key=key,
-    circuit=circuit,
-  )
+  options = CircuitOptions.of(locals())
   return perturbation(quantum_weight, options)
