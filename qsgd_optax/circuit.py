@@ -14,7 +14,7 @@ backend uses the closed form derived from its :meth:`parity_sets`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Optional, Union
 
 import jax
@@ -71,6 +71,36 @@ def entangling_pairs(entanglement: Entanglement, n_qubits: int) -> tuple[tuple[i
   return pairs
 
 
+def layered_gates(
+  n_qubits: int,
+  cnots: Sequence[tuple[int, int]],
+  layers: int,
+  ry_param: Callable[[int, int], int],
+  rz_param: Callable[[int, int], int],
+) -> tuple[Gate, ...]:
+  """The layered circuit's gate list, in the order the gates act.
+
+  A Hadamard on every qubit, then ``layers`` times: ``RY`` then ``RZ`` on
+  every qubit, followed by the CNOTs ``cnots``. The rotations on qubit ``i``
+  in layer ``l`` take the angles ``ry_param(l, i)`` and ``rz_param(l, i)``.
+  :class:`PerturbationCircuit` and the attention's
+  :class:`~qsgd_optax.nn.attention.ScoreCircuit` both build their gates here.
+
+  Examples:
+    >>> from qsgd_optax.circuit import layered_gates
+    >>> gates = layered_gates(1, (), 2, lambda l, i: l, lambda l, i: 2 + l)
+    >>> [(g.name, g.param) for g in gates]
+    [('H', None), ('RY', 0), ('RZ', 2), ('RY', 1), ('RZ', 3)]
+  """
+  gates = [Gate("H", (i,)) for i in range(n_qubits)]
+  for layer in range(layers):
+    for i in range(n_qubits):
+      gates.append(Gate("RY", (i,), ry_param(layer, i)))
+      gates.append(Gate("RZ", (i,), rz_param(layer, i)))
+    gates.extend(Gate("CNOT", tuple(pair)) for pair in cnots)
+  return tuple(gates)
+
+
 @dataclasses.dataclass(frozen=True)
 class PerturbationCircuit:
   """The perturbation circuit: ``n_qubits``, its CNOT pairs and ``layers``.
@@ -100,15 +130,10 @@ class PerturbationCircuit:
     return cls(n_qubits, entangling_pairs(entanglement, n_qubits), layers)
 
   def gates(self) -> tuple[Gate, ...]:
-    """The gate list, in the order the gates act."""
-    n = self.n_qubits
-    gates = [Gate("H", (i,)) for i in range(n)]
-    for _ in range(self.layers):
-      for i in range(n):
-        gates.append(Gate("RY", (i,), i))
-        gates.append(Gate("RZ", (i,), i))
-      gates.extend(Gate("CNOT", pair) for pair in self.cnots)
-    return tuple(gates)
+    """The gate list, in the order the gates act: every layer's ``RY`` and
+    ``RZ`` on qubit ``i`` both take angle ``i``."""
+    qubit = lambda layer, i: i
+    return layered_gates(self.n_qubits, self.cnots, self.layers, qubit, qubit)
 
   @property
   def is_product(self) -> bool:

@@ -6,7 +6,7 @@ from flax import nnx
 
 from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
 
-BACKENDS = ["analytic", "statevector", "pennylane"]
+COMPARED = ["analytic", "statevector", "pennylane"]  # Pennylane is the reference.
 CIRCUITS = [
   dict(),
   dict(depth=1),
@@ -28,7 +28,7 @@ def inputs(circuit, seed=0):
 
 @pytest.mark.parametrize("kw", CIRCUITS, ids=str)
 def test_backends_agree_values_and_gradients(kw):
-  circuits = {b: ScoreCircuit.build(backend=b, **kw) for b in BACKENDS}
+  circuits = {b: ScoreCircuit.build(backend=b, **kw) for b in COMPARED}
   theta, phi, s, w = inputs(circuits["pennylane"])
   loss = lambda c: jax.jit(
     jax.value_and_grad(lambda t, p, s: jnp.sum(w * c.bias(s, t, p)), argnums=(0, 1, 2))
@@ -95,9 +95,85 @@ def test_quantum_layer_trains_its_angles():
   def loss(layer):
     return jnp.sum(layer(x, mask, deterministic=True) ** 2)
 
-  grads = nnx.grad(loss)(layer)
+  @nnx.jit  # One compiled function for the gradient and the unmasked forward pass.
+  def grads_and_forward(layer, x):
+    return nnx.grad(loss)(layer), layer(x, deterministic=True)
+
+  grads, out = grads_and_forward(layer, x)
   assert grads.theta[...].shape == (2, 4)
   assert float(jnp.abs(grads.theta[...]).sum()) > 0
   assert float(jnp.abs(grads.phi[...]).sum()) > 0
-  out = nnx.jit(lambda m, x: m(x, deterministic=True))(layer, x)
   assert out.shape == x.shape and bool(jnp.all(jnp.isfinite(out)))
+
+
+def _dot_generals(jaxpr):
+  """Every ``dot_general`` equation of a (closed) jaxpr, sub-jaxprs included
+  (jit, custom_jvp/custom_vjp, scan, cond and while bodies)."""
+  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)  # ClosedJaxpr -> Jaxpr.
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      yield eqn
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (tuple, list)) else (param,):
+        if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+          yield from _dot_generals(sub)
+
+
+def _float_dots(jaxpr):
+  return [
+    eqn
+    for eqn in _dot_generals(jaxpr)
+    if all(jnp.issubdtype(v.aval.dtype, jnp.floating) for v in eqn.invars)
+  ]
+
+
+HIGHEST = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+
+
+def test_dot_walk_reaches_nested_jaxprs():
+  @jax.custom_jvp
+  def square(y):
+    return y @ y
+
+  square.defjvp(lambda p, t: (square(p[0]), t[0] @ p[0] + p[0] @ t[0]))
+
+  def body(c, _):
+    return jax.lax.cond(c.sum() > 0, square, lambda y: y, c), jnp.arange(3) @ jnp.arange(3)
+
+  f = jax.jit(lambda x: jax.lax.scan(body, x, None, length=2))
+  assert len(list(_dot_generals(jax.make_jaxpr(f)(jnp.eye(2))))) == 2
+  assert len(_float_dots(jax.make_jaxpr(f)(jnp.eye(2)))) == 1  # Not the integer one.
+
+
+@pytest.mark.parametrize("backend", ["analytic", "statevector"])
+def test_circuit_contractions_ask_for_full_precision(backend):
+  """On GPUs the default matmul precision is TF32: every float contraction of
+  the score circuit, forward and backward, must ask for HIGHEST."""
+  c = ScoreCircuit.build(n_qubits=2, depth=1, backend=backend)
+  theta, phi, s, w = inputs(c)
+  loss = lambda t, p, s: jnp.sum(w * c.bias(s, t, p))
+  traced = {
+    "bias": jax.make_jaxpr(c.bias)(s, theta, phi),
+    "bias grad": jax.make_jaxpr(jax.grad(loss, argnums=(0, 1, 2)))(theta, phi, s),
+    "coefficients": jax.make_jaxpr(c.coefficients)(theta, phi),
+    "coefficients grad": jax.make_jaxpr(
+      jax.grad(lambda t, p: jnp.sum(jnp.abs(c.coefficients(t, p)) ** 2), argnums=(0, 1))
+    )(theta, phi),
+  }
+  for name, jaxpr in traced.items():
+    dots = _float_dots(jaxpr)
+    assert dots, f"{name}: no float dot_general found (the readout is one)"
+    for eqn in dots:
+      assert eqn.params["precision"] == HIGHEST, f"{name}: {eqn}"
+
+
+def test_model_matmuls_keep_the_default_precision():
+  """Only the circuit asks for HIGHEST: the layer's own matmuls (projections,
+  Q K^T, weights @ V) keep the precision the user set."""
+  layer = MultiHeadAttention(8, 2, circuit=ScoreCircuit.build(), rngs=nnx.Rngs(0))
+  x = jnp.ones((1, 3, 8))
+  graphdef, state = nnx.split(layer)
+  jaxpr = jax.make_jaxpr(lambda st: nnx.merge(graphdef, st)(x, deterministic=True))(state)
+  precisions = [eqn.params["precision"] for eqn in _float_dots(jaxpr)]
+  assert precisions.count(HIGHEST) == 1  # The readout.
+  assert precisions.count(None) == 4  # qkv, Q K^T, weights @ V, out.

@@ -43,7 +43,8 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -51,10 +52,15 @@ import numpy as np
 from flax import nnx
 
 from qsgd_optax.backends import analytic, statevector
-from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs
+from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs, layered_gates
 
 READOUTS = ("expval", "probs")
-BACKENDS = ("auto", "analytic", "statevector", "pennylane")
+# How ScoreCircuit evaluates Phi: not qsgd_optax.backends.BACKENDS (here
+# "analytic" is the Fourier series; see ScoreCircuit).
+SCORE_BACKENDS = ("auto", "analytic", "statevector", "pennylane")
+# The circuit's own float contractions (the readout) run at full float32
+# precision, whatever the default matmul precision (TF32 on recent GPUs).
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +68,20 @@ class ScoreCircuit:
   """The circuit ``C(s)`` applied to each attention score.
 
   Angles are laid out as ``[theta (depth*n) + s, phi (depth*n)]``.
+
+  ``backend`` (one of :data:`SCORE_BACKENDS`) says how ``Phi`` is evaluated:
+
+  * ``"analytic"``: the Fourier series of the module docstring, from
+    ``2 * degree + 1`` simulated circuits per call (not the optimizer's
+    analytic backend of :mod:`qsgd_optax.backends`, which has no score);
+  * ``"auto"``: the same as ``"analytic"`` (the default);
+  * ``"statevector"``: one circuit per score on the dense simulator;
+  * ``"pennylane"``: one circuit per score as a PennyLane QNode (a reference;
+    needs ``pennylane``).
+
+  The circuit's own float contractions ask for
+  ``jax.lax.Precision.HIGHEST``, so a TF32 default matmul precision does not
+  round its readout; the model's matmuls keep the precision in effect.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -100,8 +120,8 @@ class ScoreCircuit:
       raise ValueError(f"depth must be an int >= 1, got {depth!r}.")
     if readout not in READOUTS:
       raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
-    if backend not in BACKENDS:
-      raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+    if backend not in SCORE_BACKENDS:
+      raise ValueError(f"backend must be one of {SCORE_BACKENDS}, got {backend!r}.")
     return cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits), readout, backend)
 
   @property
@@ -110,22 +130,20 @@ class ScoreCircuit:
     return self.depth * self.n_qubits
 
   def gates(self) -> tuple[Gate, ...]:
-    n, gates = self.n_qubits, []
-    gates += [Gate("H", (i,)) for i in range(n)]
-    for layer in range(self.depth):
-      for i in range(n):
-        gates.append(Gate("RY", (i,), layer * n + i))
-        gates.append(Gate("RZ", (i,), (self.depth + layer) * n + i))
-      gates += [Gate("CNOT", pair) for pair in self.cnots]
-    return tuple(gates)
+    """The gate list: layer ``l``'s ``RY``/``RZ`` on qubit ``i`` take angles
+    ``l * n + i`` and ``(depth + l) * n + i``."""
+    n, depth = self.n_qubits, self.depth
+    return layered_gates(
+      n, self.cnots, depth, lambda l, i: l * n + i, lambda l, i: (depth + l) * n + i
+    )
 
-  def angles(self, s, theta, phi):
+  def angles(self, s: jax.Array, theta: jax.Array, phi: jax.Array) -> jax.Array:
     """Angles ``(..., 2 * depth * n)`` for scores ``s`` of shape ``(...)``."""
     ry = theta.reshape(-1) + s[..., None]
     rz = jnp.broadcast_to(phi.reshape(-1), ry.shape)
     return jnp.concatenate([ry, rz], axis=-1)
 
-  def bias(self, s, theta, phi):
+  def bias(self, s: jax.Array, theta: jax.Array, phi: jax.Array) -> jax.Array:
     """``Phi(s) = sum_k psi_k(C(s))``, elementwise over scores ``s``."""
     if self.backend in ("auto", "analytic"):
       return self._fourier(s, theta, phi)
@@ -137,7 +155,7 @@ class ScoreCircuit:
       probs = _pennylane_probs(self, flat).reshape((*s.shape, -1))
     return self._readout(probs).astype(s.dtype)
 
-  def coefficients(self, theta, phi):
+  def coefficients(self, theta: jax.Array, phi: jax.Array) -> jax.Array:
     """``F_0 .. F_K`` of ``Phi(s) = sum_k F_k exp(i k s)`` (complex)."""
     samples = 2 * self.degree + 1
     grid = 2 * np.pi * np.arange(samples) / samples
@@ -145,20 +163,21 @@ class ScoreCircuit:
     values = self._readout(statevector.probabilities(self.gates(), self.n_qubits, angles))
     return jnp.fft.rfft(values) / samples
 
-  def _fourier(self, s, theta, phi):
+  def _fourier(self, s: jax.Array, theta: jax.Array, phi: jax.Array) -> jax.Array:
     f = self.coefficients(theta, phi)
     re, im = 2 * jnp.real(f[1:]), -2 * jnp.imag(f[1:])
     return _series(s, jnp.real(f[0]).astype(s.dtype), re.astype(s.dtype), im.astype(s.dtype))
 
-  def _readout(self, probs):
+  def _readout(self, probs: jax.Array) -> jax.Array:
     """``(..., 2**n)`` probabilities -> ``(...)`` summed readout."""
     n = self.n_qubits
     if self.readout == "probs":
       return probs[..., :n].sum(-1)
-    return probs @ jnp.asarray(statevector.z_signs(n).sum(0), probs.dtype)
+    signs = jnp.asarray(statevector.z_signs(n).sum(0), probs.dtype)
+    return jnp.matmul(probs, signs, precision=_HIGHEST)
 
 
-def _cos_sin(s):
+def _cos_sin(s: jax.Array) -> tuple[jax.Array, jax.Array]:
   """``cos(s), sin(s)`` from the range-reduced polynomials of
   :func:`~qsgd_optax.backends.analytic.sincospi`, in float32 (float64 keeps
   ``jnp.cos``/``jnp.sin``). On the CPU ``jnp.sin``/``jnp.cos`` of every score
@@ -170,7 +189,7 @@ def _cos_sin(s):
   return cos.astype(s.dtype), sin.astype(s.dtype)
 
 
-def _harmonics(s, degree):
+def _harmonics(s: jax.Array, degree: int) -> Iterator[tuple[jax.Array, jax.Array]]:
   """Yields ``cos(k s), sin(k s)`` for ``k = 1..degree`` from one
   ``cos``/``sin`` pair, by the angle-sum recurrence (elementwise)."""
   c1, s1 = _cos_sin(s)
@@ -181,7 +200,7 @@ def _harmonics(s, degree):
 
 
 @jax.custom_vjp
-def _series(s, f0, re, im):
+def _series(s: jax.Array, f0: jax.Array, re: jax.Array, im: jax.Array) -> jax.Array:
   """``f0 + sum_k re_k cos(k s) + im_k sin(k s)``, elementwise over ``s``."""
   out = f0
   for k, (ck, sk) in enumerate(_harmonics(s, re.shape[0])):
@@ -189,17 +208,24 @@ def _series(s, f0, re, im):
   return out + jnp.zeros_like(s)
 
 
-def _series_fwd(s, f0, re, im):
+def _series_fwd(
+  s: jax.Array, f0: jax.Array, re: jax.Array, im: jax.Array
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
   return _series(s, f0, re, im), (s, re, im)
 
 
-def _series_bwd(res, g):
+def _series_bwd(
+  res: tuple[jax.Array, jax.Array, jax.Array], g: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   # Recomputes the harmonics instead of storing K of them per score.
   s, re, im = res
   c1, s1 = _cos_sin(s)
   k = jnp.arange(1, re.shape[0] + 1, dtype=s.dtype)
 
-  def step(carry, coeffs):  # One harmonic at a time: no K-fold recompute.
+  Triple = tuple[jax.Array, jax.Array, jax.Array]
+
+  def step(carry: Triple, coeffs: Triple) -> tuple[Triple, tuple[jax.Array, jax.Array]]:
+    # One harmonic at a time: no K-fold recompute.
     ck, sk, ds = carry
     kk, r, i = coeffs
     ds = ds + kk * (i * ck - r * sk)
@@ -213,13 +239,13 @@ def _series_bwd(res, g):
 _series.defvjp(_series_fwd, _series_bwd)
 
 
-def _pennylane_probs(circuit: ScoreCircuit, flat):
+def _pennylane_probs(circuit: ScoreCircuit, flat: jax.Array) -> jax.Array:
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
   from qsgd_optax.backends.pennylane import apply_gates
 
   @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits), interface="jax")
-  def run(angles):
+  def run(angles: jax.Array) -> Any:
     apply_gates(circuit.gates(), angles)
     return qml.probs(wires=range(circuit.n_qubits))
 
@@ -256,7 +282,7 @@ class MultiHeadAttention(nnx.Module):
     circuit: Optional[ScoreCircuit] = None,
     dropout: float = 0.0,
     rngs: nnx.Rngs,
-  ):
+  ) -> None:
     if d_model % num_heads:
       raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}.")
     self.num_heads = num_heads
@@ -269,7 +295,15 @@ class MultiHeadAttention(nnx.Module):
       self.theta = nnx.Param(jax.random.uniform(rngs.params(), shape, minval=-np.pi, maxval=np.pi))
       self.phi = nnx.Param(jax.random.uniform(rngs.params(), shape, minval=-np.pi, maxval=np.pi))
 
-  def __call__(self, x, mask=None, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None):
+  def __call__(
+    self,
+    x: jax.Array,
+    mask: Optional[jax.Array] = None,
+    deterministic: bool = False,
+    rngs: Optional[nnx.Rngs] = None,
+  ) -> jax.Array:
+    """``(batch, length, d_model)`` -> same; ``mask`` (broadcast to the
+    ``(batch, heads, length, length)`` logits) keeps the ``True`` entries."""
     b, length, d = x.shape
     h = self.num_heads
     q, k, v = jnp.split(self.qkv(x).reshape(b, length, 3, h, d // h), 3, axis=2)
@@ -285,4 +319,4 @@ class MultiHeadAttention(nnx.Module):
     return self.out(out)
 
 
-__all__ = ["MultiHeadAttention", "ScoreCircuit"]
+__all__ = ["READOUTS", "SCORE_BACKENDS", "MultiHeadAttention", "ScoreCircuit"]
