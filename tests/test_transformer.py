@@ -1,3 +1,5 @@
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,8 +8,8 @@ import pytest
 from flax import nnx
 
 import qsgd_optax
-from qsgd_optax.nn.attention import ScoreCircuit
-from qsgd_optax.nn.transformer import CausalLM, TransformerClassifier
+from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
+from qsgd_optax.nn.transformer import Block, CausalLM, Transformer, TransformerClassifier
 
 
 @pytest.mark.parametrize("circuit", [None, ScoreCircuit.build()], ids=["classical", "quantum"])
@@ -60,3 +62,24 @@ def test_dropout_needs_rngs_only_when_training():
   b = model(x, rngs=nnx.Rngs(dropout=2))
   assert not np.allclose(a, b)
   np.testing.assert_array_equal(model(x, deterministic=True), model(x, deterministic=True))
+
+
+@pytest.mark.parametrize(
+  "module, sizes",
+  [
+    (MultiHeadAttention, ["d_model", "num_heads"]),
+    (Block, ["d_model", "num_heads", "d_ff"]),
+    (Transformer, ["vocab_size", "max_len"]),
+    (TransformerClassifier, ["vocab_size", "max_len", "num_classes"]),
+    (CausalLM, ["vocab_size", "max_len"]),
+  ],
+  ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_constructors_take_sizes_then_keywords(module, sizes):
+  """As Flax's own modules: leading sizes, then keyword-only options, ``rngs`` among them."""
+  params = list(inspect.signature(module.__init__).parameters.values())[1:]
+  assert [p.name for p in params[: len(sizes)]] == sizes
+  assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params[: len(sizes)])
+  assert all(p.kind is p.KEYWORD_ONLY for p in params[len(sizes) :])
+  assert "rngs" in [p.name for p in params[len(sizes) :]]
+  assert all(p.annotation is not p.empty for p in params)

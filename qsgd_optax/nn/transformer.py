@@ -19,9 +19,28 @@ from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
 
 
 class Block(nnx.Module):
-  """Pre-norm transformer block: attention and a ReLU MLP, with dropout."""
+  """Pre-norm transformer block: attention and a ReLU MLP, with dropout.
 
-  def __init__(self, d_model, num_heads, d_ff, dropout, circuit, rngs):
+  Args:
+    d_model: model width.
+    num_heads: attention heads.
+    d_ff: hidden width of the MLP.
+    dropout: dropout rate (attention weights, both residual branches).
+    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
+      attention, ``None`` for classical attention.
+    rngs: ``nnx.Rngs`` for the initial parameters.
+  """
+
+  def __init__(
+    self,
+    d_model: int,
+    num_heads: int,
+    d_ff: int,
+    *,
+    dropout: float = 0.0,
+    circuit: Optional[ScoreCircuit] = None,
+    rngs: nnx.Rngs,
+  ) -> None:
     self.norm1 = nnx.LayerNorm(d_model, rngs=rngs)
     self.attn = MultiHeadAttention(d_model, num_heads, circuit=circuit, dropout=dropout, rngs=rngs)
     self.norm2 = nnx.LayerNorm(d_model, rngs=rngs)
@@ -29,31 +48,63 @@ class Block(nnx.Module):
     self.ff2 = nnx.Linear(d_ff, d_model, rngs=rngs)
     self.drop = nnx.Dropout(dropout)
 
-  def __call__(self, x, mask=None, deterministic=False, rngs=None):
-    x = x + self.drop(
-      self.attn(self.norm1(x), mask, deterministic, rngs), deterministic=deterministic, rngs=rngs
-    )
+  def __call__(
+    self,
+    x: jax.Array,
+    mask: Optional[jax.Array] = None,
+    deterministic: bool = False,
+    rngs: Optional[nnx.Rngs] = None,
+  ) -> jax.Array:
+    a = self.attn(self.norm1(x), mask, deterministic=deterministic, rngs=rngs)
+    x = x + self.drop(a, deterministic=deterministic, rngs=rngs)
     h = self.ff2(jax.nn.relu(self.ff1(self.norm2(x))))
     return x + self.drop(h, deterministic=deterministic, rngs=rngs)
 
 
 class Transformer(nnx.Module):
-  """Token and position embeddings, then ``num_layers`` blocks and a norm."""
+  """Token and position embeddings, then ``num_layers`` blocks and a norm.
+
+  Args:
+    vocab_size: number of tokens.
+    max_len: longest sequence (rows of the learned position table).
+    d_model, num_heads, d_ff, dropout, circuit: of every :class:`Block`.
+    num_layers: number of blocks.
+    rngs: ``nnx.Rngs`` for the initial parameters.
+  """
 
   def __init__(
-    self, vocab_size, max_len, d_model, num_heads, d_ff, num_layers, dropout, circuit, rngs
-  ):
+    self,
+    vocab_size: int,
+    max_len: int,
+    *,
+    d_model: int,
+    num_heads: int,
+    d_ff: int,
+    num_layers: int,
+    dropout: float = 0.0,
+    circuit: Optional[ScoreCircuit] = None,
+    rngs: nnx.Rngs,
+  ) -> None:
     self.embed = nnx.Embed(vocab_size, d_model, rngs=rngs)
     self.pos = nnx.Param(jax.random.normal(rngs.params(), (max_len, d_model)) * 0.02)
     self.blocks = nnx.List(
-      [Block(d_model, num_heads, d_ff, dropout, circuit, rngs) for _ in range(num_layers)]
+      [
+        Block(d_model, num_heads, d_ff, dropout=dropout, circuit=circuit, rngs=rngs)
+        for _ in range(num_layers)
+      ]
     )
     self.norm = nnx.LayerNorm(d_model, rngs=rngs)
 
-  def __call__(self, tokens, mask=None, deterministic=False, rngs=None):
+  def __call__(
+    self,
+    tokens: jax.Array,
+    mask: Optional[jax.Array] = None,
+    deterministic: bool = False,
+    rngs: Optional[nnx.Rngs] = None,
+  ) -> jax.Array:
     x = self.embed(tokens) + self.pos[: tokens.shape[1]]
     for block in self.blocks:
-      x = block(x, mask, deterministic, rngs)
+      x = block(x, mask, deterministic=deterministic, rngs=rngs)
     return self.norm(x)
 
 
@@ -85,15 +136,26 @@ class TransformerClassifier(nnx.Module):
     dropout: float = 0.1,
     circuit: Optional[ScoreCircuit] = None,
     rngs: nnx.Rngs,
-  ):
+  ) -> None:
     self.encoder = Transformer(
-      vocab_size, max_len, d_model, num_heads, d_ff, num_layers, dropout, circuit, rngs
+      vocab_size,
+      max_len,
+      d_model=d_model,
+      num_heads=num_heads,
+      d_ff=d_ff,
+      num_layers=num_layers,
+      dropout=dropout,
+      circuit=circuit,
+      rngs=rngs,
     )
     self.head = nnx.Linear(d_model, num_classes, rngs=rngs)
 
-  def __call__(self, tokens, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None):
+  def __call__(
+    self, tokens: jax.Array, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None
+  ) -> jax.Array:
     """Logits; dropout (unless ``deterministic``) draws from ``rngs``."""
-    return self.head(self.encoder(tokens, None, deterministic, rngs).mean(axis=1))
+    h = self.encoder(tokens, deterministic=deterministic, rngs=rngs)
+    return self.head(h.mean(axis=1))
 
 
 class CausalLM(nnx.Module):
@@ -121,15 +183,27 @@ class CausalLM(nnx.Module):
     dropout: float = 0.0,
     circuit: Optional[ScoreCircuit] = None,
     rngs: nnx.Rngs,
-  ):
+  ) -> None:
     self.body = Transformer(
-      vocab_size, max_len, d_model, num_heads, d_ff, num_layers, dropout, circuit, rngs
+      vocab_size,
+      max_len,
+      d_model=d_model,
+      num_heads=num_heads,
+      d_ff=d_ff,
+      num_layers=num_layers,
+      dropout=dropout,
+      circuit=circuit,
+      rngs=rngs,
     )
 
-  def __call__(self, tokens, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None):
+  def __call__(
+    self, tokens: jax.Array, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None
+  ) -> jax.Array:
+    """Next-token logits ``(batch, length, vocab_size)``; causal mask."""
     length = tokens.shape[1]
     mask = jnp.tril(jnp.ones((length, length), bool))
-    return self.body.embed.attend(self.body(tokens, mask, deterministic, rngs))
+    h = self.body(tokens, mask, deterministic=deterministic, rngs=rngs)
+    return self.body.embed.attend(h)
 
 
-__all__ = ["CausalLM", "TransformerClassifier"]
+__all__ = ["Block", "CausalLM", "Transformer", "TransformerClassifier"]
