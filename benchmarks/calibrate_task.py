@@ -37,8 +37,9 @@ def parse(setting):
 def run(setting, seeds, epochs):
   setting = dict(setting)
   n_train = setting.pop("n_train", tasks.TASK_SIZES["ordered"][0])
-  tasks.TASK_KWARGS["ordered"] = setting
-  setup = experiments.ClassificationSetup(task="ordered", n_train=n_train, epochs=epochs)
+  setup = experiments.ClassificationSetup(
+    task="ordered", n_train=n_train, epochs=epochs, task_kwargs=setting
+  )
   runs = experiments.train_seeds(setup, "adam", seeds)
   return dict(
     setting=dict(n_train=n_train, **setting),

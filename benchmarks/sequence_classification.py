@@ -79,9 +79,7 @@ def main():
       if opt == "addnoise":  # Variance matched to qsgd-0.5's perturbation.
         name = f"addnoise-{matched_noise_eta(setup, 0.5):.3g}"
       bar.set_description(f"{attn} {name} ({args.seeds} seeds)")
-      for run in experiments.train_seeds(setup, name, seeds, on_epoch=lambda _: bar.update()):
-        run["attention"] = attn
-        runs.append(run)
+      runs += experiments.train_seeds(setup, name, seeds, on_epoch=lambda _: bar.update())
   rows = experiments.summarize(runs)
   meta = dict(
     command=f"python benchmarks/sequence_classification.py --task {args.task} "

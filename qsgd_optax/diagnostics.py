@@ -36,9 +36,24 @@ class UpdateChange(NamedTuple):
   per_leaf: Any
 
 
-def _relative(a: jax.Array, b: jax.Array) -> jax.Array:
-  na = jnp.linalg.norm((a - b).astype(jnp.float32).ravel())
-  nb = jnp.linalg.norm(b.astype(jnp.float32).ravel())
+def relative_change(a: Any, b: Any) -> jax.Array:
+  """``||a - b|| / ||b||`` of two like trees (or arrays), over their float leaves.
+
+  Norms are taken in float32 over all float leaves together (non-float leaves
+  are skipped). Where ``b`` is zero the change is ``0`` if ``a`` is zero too,
+  ``inf`` otherwise.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.diagnostics import relative_change
+    >>> float(relative_change({"w": jnp.array([3.0, 1.0])}, {"w": jnp.array([0.0, 5.0])}))
+    1.0
+    >>> float(relative_change(jnp.zeros(2), jnp.zeros(2)))
+    0.0
+  """
+  fa, fb = _float_leaves(a), _float_leaves(b)
+  na = optax.tree.norm(jax.tree.map(lambda x, y: (x - y).astype(jnp.float32), fa, fb))
+  nb = optax.tree.norm(jax.tree.map(lambda y: jnp.asarray(y).astype(jnp.float32), fb))
   return jnp.where(nb > 0, na / jnp.where(nb > 0, nb, 1), jnp.where(na > 0, jnp.inf, 0.0))
 
 
@@ -91,17 +106,16 @@ def update_change(
   tx = optax.with_extra_args_support(tx)
   base = optax.with_extra_args_support(base)
 
-  def step(carry, i):
+  Carry = tuple[optax.Params, optax.OptState, optax.OptState]
+
+  def step(carry: Carry, i: jax.Array) -> tuple[Carry, tuple[jax.Array, jax.Array, Any]]:
     p, s_tx, s_base = carry
     g = grad_fn(p, i)
     u_base, s_base = base.update(g, s_base, p)
     u_tx, s_tx = tx.update(g, s_tx, p)
     fu, fb = _float_leaves(u_tx), _float_leaves(u_base)
-    per_leaf = jax.tree.map(_relative, fu, fb)
-    total = _relative(
-      jnp.concatenate([x.ravel() for x in jax.tree.leaves(fu)]),
-      jnp.concatenate([x.ravel() for x in jax.tree.leaves(fb)]),
-    )
+    per_leaf = jax.tree.map(relative_change, fu, fb)
+    total = relative_change(fu, fb)
     dot = optax.tree.vdot(fu, fb)
     cosine = dot / (optax.tree.norm(fu) * optax.tree.norm(fb))
     return (optax.apply_updates(p, u_base), s_tx, s_base), (total, cosine, per_leaf)
@@ -113,4 +127,4 @@ def update_change(
   return UpdateChange(relative, cosine, per_leaf)
 
 
-__all__ = ["UpdateChange", "update_change"]
+__all__ = ["UpdateChange", "relative_change", "update_change"]

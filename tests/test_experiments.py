@@ -2,18 +2,23 @@ import numpy as np
 import pytest
 
 from qsgd_optax import demo, experiments
+from qsgd_optax.experiments.tasks import ordered_topics
+
+# One set-up for the harness tests; each optimizer's seeds train (and compile) once.
+SETUP = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=3)
 
 
-def test_short_run_learns_and_reports(tmp_path):
-  setup = experiments.ClassificationSetup(n_train=640, n_test=200, epochs=3)
-  runs = [
-    experiments.train_classifier(setup, name, seed)
-    for seed in (0, 1)
-    for name in ("adam", "qsgd-0.5")
-  ]
+@pytest.fixture(scope="module")
+def runs():
+  """Adam and qsgd-0.5 on seeds 0 and 1, each pair vmapped."""
+  return [r for name in ("adam", "qsgd-0.5") for r in experiments.train_seeds(SETUP, name, [0, 1])]
+
+
+def test_short_run_learns_and_reports(runs, tmp_path):
   for r in runs:
     assert r["train_loss"][-1] < r["train_loss"][0]
-    assert len(r["test_acc"]) == 3 and r["steps_per_epoch"] == 20
+    assert len(r["test_acc"]) == 3 and r["steps_per_epoch"] == 10
+    assert r["attention"] == "classical"
   rows = experiments.summarize(runs)
   q = next(r for r in rows if r["optimizer"] == "qsgd-0.5")
   acc = [r["test_acc"][-1] for r in runs if r["optimizer"] == "qsgd-0.5"]
@@ -35,15 +40,15 @@ def test_unknown_optimizer():
 
 
 def test_demo_smoke(tmp_path, capsys):
-  demo.main(["--seeds", "1", "--epochs", "1", "--plot", str(tmp_path / "d.png")])
+  plot = str(tmp_path / "d.png")
+  demo.main(["--seeds", "1", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--plot", plot])
   out = capsys.readouterr().out
   assert "qsgd-0.5-direction" in out and "floor" in out and (tmp_path / "d.png").exists()
 
 
-def test_seeds_are_paired_and_vmapped_runs_match_single_runs():
-  setup = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=2)
-  both = experiments.train_seeds(setup, "adam", [0, 1])
-  alone = experiments.train_classifier(setup, "adam", 1)
+def test_seeds_are_paired_and_vmapped_runs_match_single_runs(runs):
+  both = [r for r in runs if r["optimizer"] == "adam"]
+  alone = experiments.train_classifier(SETUP, "adam", 1)
   np.testing.assert_allclose(both[1]["test_acc"], alone["test_acc"], atol=0.011)
   np.testing.assert_allclose(both[1]["train_loss"], alone["train_loss"], rtol=1e-3)
   assert both[0]["train_loss"] != both[1]["train_loss"]
@@ -52,7 +57,10 @@ def test_seeds_are_paired_and_vmapped_runs_match_single_runs():
 def test_mechanism_trace_separates_floor_and_direction():
   from qsgd_optax.experiments import mechanism
 
-  setup = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=1)
+  # No dropout: its masks cost most of the compile time and the property does not need them.
+  setup = experiments.ClassificationSetup(
+    n_train=320, n_test=100, epochs=1, model=dict(dropout=0.0)
+  )
   floor = mechanism.trace(setup, "floor", [0])[0]
   direction = mechanism.trace(setup, "qsgd-0.5-direction", [0])[0]
   assert floor["update_change"][0] < 1e-5
@@ -69,3 +77,14 @@ def test_control_optimizers_build_and_step(name):
   params = {"w": jnp.linspace(-1, 1, 6)}
   updates, _ = tx.update({"w": jnp.ones(6)}, tx.init(params), params)
   assert np.all(np.isfinite(updates["w"])) and np.all(updates["w"] < 0)
+
+
+def test_setup_passes_generator_settings_to_the_task():
+  settings = dict(order_fraction=0.0, label_noise=0.0)
+  setup = experiments.ClassificationSetup(
+    task="ordered", n_train=48, n_test=16, task_kwargs=settings
+  )
+  prob = experiments.Problem(setup, [0])
+  x, y = ordered_topics(64, seed=setup.data_seed, **settings)
+  np.testing.assert_array_equal(prob.x, x[:48])
+  np.testing.assert_array_equal(prob.yt, y[48:])

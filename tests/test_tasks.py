@@ -51,3 +51,13 @@ def test_digits_is_real_data_split_without_overlap():
   assert x.min() >= 0 and x.max() <= 16 and set(np.unique(y)) == set(range(10))
   train_rows = {r.tobytes() for r in x}
   assert sum(r.tobytes() in train_rows for r in xt) < 25  # Only genuine duplicate images.
+
+
+def test_load_passes_generator_settings():
+  x, y, xt, _ = load("ordered", n_train=50, n_test=10, seed=5, order_fraction=0.0, label_noise=0.0)
+  rx, ry = ordered_topics(60, seed=5, order_fraction=0.0, label_noise=0.0)
+  np.testing.assert_array_equal(x, rx[:50])
+  np.testing.assert_array_equal(xt, rx[50:])
+  np.testing.assert_array_equal(y, ry[:50])
+  with pytest.raises(TypeError, match="digits takes no generator settings"):
+    load("digits", order_fraction=0.5)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Optional
+from typing import Any, Generic, Optional, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,9 @@ from qsgd_optax.nn.transformer import TransformerClassifier
 NOISE_FLOOR = 1e-6
 
 
-def optimizer(name: str, learning_rate, weight_decay: float = 0.0, seed: int = 0):
+def optimizer(
+  name: str, learning_rate: optax.ScalarOrSchedule, weight_decay: float = 0.0, seed: int = 0
+) -> optax.GradientTransformation:
   """An optimizer by name: ``"adam"``, ``"adamw"``,
   ``"qsgd-<lambda>[-update|-direction]"``, or a control: ``"floor"`` (Adam on
   gradients times ``1 + 1e-6 u``), ``"rand-<s>[-direction]"`` (the same with
@@ -77,6 +79,10 @@ class ClassificationSetup:
   """The paper's classification settings (Section IV / appendix).
 
   ``n_train``/``n_test`` of ``None`` take the task's default sizes.
+  ``task_kwargs`` are the synthetic task's generator settings (passed on by
+  :func:`~qsgd_optax.experiments.tasks.load`, e.g. ``order_fraction``);
+  ``model`` the :class:`~qsgd_optax.nn.transformer.TransformerClassifier`'s
+  keyword arguments (``d_model``, ``dropout``, ...).
   """
 
   task: str = "topics"
@@ -88,15 +94,23 @@ class ClassificationSetup:
   weight_decay: float = 0.0
   quantum_attention: bool = False
   data_seed: int = 1234
-  model: dict = dataclasses.field(default_factory=dict)
+  model: dict[str, Any] = dataclasses.field(default_factory=dict)
+  task_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  @property
+  def attention(self) -> str:
+    """``"quantum"`` or ``"classical"``: the attention runs are grouped by."""
+    return "quantum" if self.quantum_attention else "classical"
 
 
 class Problem:
   """Data, model and loss of a setup, with seeds' parameters stacked."""
 
-  def __init__(self, setup: ClassificationSetup, seeds: Sequence[int]):
+  def __init__(self, setup: ClassificationSetup, seeds: Sequence[int]) -> None:
     self.setup = setup
-    x, y, xt, yt = tasks.load(setup.task, setup.n_train, setup.n_test, setup.data_seed)
+    x, y, xt, yt = tasks.load(
+      setup.task, setup.n_train, setup.n_test, setup.data_seed, **setup.task_kwargs
+    )
     self.x, self.y, self.xt, self.yt = map(jnp.asarray, (x, y, xt, yt))
     vocab = int(max(x.max(), xt.max())) + 1
     classes = int(max(y.max(), yt.max())) + 1
@@ -108,24 +122,89 @@ class Problem:
       )
       self.graphdef, params = nnx.split(model, nnx.Param)
       states.append(params)
-    self.params = jax.tree.map(lambda *p: jnp.stack(p), *states)
+    self.params: nnx.State = jax.tree.map(lambda *p: jnp.stack(p), *states)
     self.keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     self.steps = len(x) // setup.batch_size
 
-  def loss(self, params, idx, key):
+  def loss(self, params: nnx.State, idx: jax.Array, key: jax.Array) -> jax.Array:
     logits = nnx.merge(self.graphdef, params)(self.x[idx], rngs=nnx.Rngs(dropout=key))
     return optax.softmax_cross_entropy_with_integer_labels(logits, self.y[idx]).mean()
 
-  def batches(self, key):
+  def batches(self, key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Batch indices ``(steps, batch)`` and dropout keys ``(steps, 2)``."""
     key, shuffle = jax.random.split(key)
     order = jax.random.permutation(shuffle, len(self.y))
     idx = order[: self.steps * self.setup.batch_size].reshape(self.steps, -1)
     return idx, jax.random.split(key, self.steps)
 
-  def accuracy(self, params):
+  def accuracy(self, params: nnx.State) -> jax.Array:
     logits = nnx.merge(self.graphdef, params)(self.xt, deterministic=True)
     return jnp.mean(jnp.argmax(logits, -1) == self.yt)
+
+
+def epoch_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Seeds' keys ``(seeds, 2)`` -> (the keys to split next epoch, this epoch's).
+
+  Each seed's key splits in two: the first carries on, the second drives the
+  epoch (its data order and dropout, :meth:`Problem.batches`). Every harness
+  draws its epochs' keys here from :attr:`Problem.keys`, so epoch ``e`` of a
+  seed sees the same batches and dropout in all of them.
+  """
+  split = jax.vmap(jax.random.split)(keys)
+  return split[:, 0], split[:, 1]
+
+
+C = TypeVar("C")
+O = TypeVar("O")
+
+
+@dataclasses.dataclass(frozen=True)
+class Epochs(Generic[C, O]):
+  """What :func:`run_epochs` returns.
+
+  Attributes:
+    carry: the seeds' carry after the last epoch.
+    outputs: per epoch, the epoch's outputs as NumPy arrays (seeds leading).
+    compile_s: seconds to compile the epoch.
+    epoch_s: wall seconds of each epoch, all seeds together.
+  """
+
+  carry: C
+  outputs: list[O]
+  compile_s: float
+  epoch_s: list[float]
+
+
+def run_epochs(
+  epoch: Callable[[C, jax.Array], tuple[C, O]],
+  carry: C,
+  keys: jax.Array,
+  epochs: int,
+  on_epoch: Optional[Callable[[int], None]] = None,
+) -> Epochs[C, O]:
+  """Runs one seed's ``epoch(carry, key) -> (carry, outputs)`` for every seed
+  at once (``jax.vmap``, compiled once), ``epochs`` times.
+
+  Args:
+    epoch: one seed's epoch; ``key`` is that epoch's key (:func:`epoch_keys`).
+    carry: the seeds' carry, stacked on a leading axis.
+    keys: the seeds' starting keys ``(seeds, 2)`` (:attr:`Problem.keys`).
+    epochs: number of epochs.
+    on_epoch: called with each finished epoch's index (from 0).
+  """
+  start = time.perf_counter()
+  compiled = jax.jit(jax.vmap(epoch)).lower(carry, keys).compile()
+  compile_s = time.perf_counter() - start
+  outputs, epoch_s = [], []
+  for e in range(epochs):
+    keys, key = epoch_keys(keys)
+    start = time.perf_counter()
+    carry, out = compiled(carry, key)
+    outputs.append(jax.tree.map(np.asarray, out))
+    epoch_s.append(time.perf_counter() - start)
+    if on_epoch is not None:
+      on_epoch(e)
+  return Epochs(carry, outputs, compile_s, epoch_s)
 
 
 def train_seeds(
@@ -133,49 +212,36 @@ def train_seeds(
   opt_name: str,
   seeds: Sequence[int],
   on_epoch: Optional[Callable[[int], None]] = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
   """Trains one run per seed (vmapped); returns their per-epoch histories."""
   prob = Problem(setup, seeds)
   tx = optimizer(opt_name, setup.learning_rate, setup.weight_decay)
+  Carry = tuple[nnx.State, optax.OptState]
 
-  def epoch(params, opt_state, key):
-    def step(carry, inputs):
+  def epoch(carry: Carry, key: jax.Array) -> tuple[Carry, tuple[jax.Array, jax.Array]]:
+    def step(carry: Carry, inputs: tuple[jax.Array, jax.Array]) -> tuple[Carry, jax.Array]:
       params, opt_state = carry
       idx, k = inputs
       loss, grads = jax.value_and_grad(prob.loss)(params, idx, k)
       updates, opt_state = tx.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), loss
 
-    carry, losses = jax.lax.scan(step, (params, opt_state), prob.batches(key))
-    return *carry, losses.mean(), prob.accuracy(carry[0])
+    carry, losses = jax.lax.scan(step, carry, prob.batches(key))
+    return carry, (losses.mean(), prob.accuracy(carry[0]))
 
-  epoch_fn = jax.jit(jax.vmap(epoch))
-  params, opt_state = prob.params, jax.vmap(tx.init)(prob.params)
-  keys = prob.keys
-  start = time.perf_counter()
-  epoch_fn.lower(params, opt_state, keys).compile()
-  compile_s = time.perf_counter() - start
-  history: dict[str, list[Any]] = dict(train_loss=[], test_acc=[], epoch_s=[])
-  for e in range(setup.epochs):
-    keys, sub = jnp.split(jax.vmap(jax.random.split)(keys), 2, axis=1)
-    keys, sub = keys[:, 0], sub[:, 0]
-    start = time.perf_counter()
-    params, opt_state, loss, acc = epoch_fn(params, opt_state, sub)
-    history["train_loss"].append(np.asarray(loss).tolist())
-    history["test_acc"].append(np.asarray(acc).tolist())
-    history["epoch_s"].append((time.perf_counter() - start) / len(seeds))
-    if on_epoch is not None:
-      on_epoch(e)
+  carry = (prob.params, jax.vmap(tx.init)(prob.params))
+  run = run_epochs(epoch, carry, prob.keys, setup.epochs, on_epoch)
   return [
     dict(
       optimizer=opt_name,
+      attention=setup.attention,
       seed=seed,
       task=setup.task,
       steps_per_epoch=prob.steps,
-      compile_s=compile_s,
-      train_loss=[float(v[i]) for v in history["train_loss"]],
-      test_acc=[float(v[i]) for v in history["test_acc"]],
-      epoch_s=history["epoch_s"],
+      compile_s=run.compile_s,
+      train_loss=[float(loss[i]) for loss, _ in run.outputs],
+      test_acc=[float(acc[i]) for _, acc in run.outputs],
+      epoch_s=[t / len(seeds) for t in run.epoch_s],
     )
     for i, seed in enumerate(seeds)
   ]
@@ -186,31 +252,33 @@ def train_classifier(
   opt_name: str,
   seed: int,
   on_epoch: Optional[Callable[[int], None]] = None,
-) -> dict:
+) -> dict[str, Any]:
   """Trains one run; returns its per-epoch history and timings."""
   return train_seeds(setup, opt_name, [seed], on_epoch)[0]
 
 
-def epochs_to(acc_history, threshold):
+def epochs_to(acc_history: Sequence[float], threshold: float) -> Optional[int]:
   """First epoch (1-based) whose test accuracy reaches ``threshold``."""
   hits = np.flatnonzero(np.asarray(acc_history) >= threshold)
   return int(hits[0]) + 1 if hits.size else None
 
 
-def _group(runs: list[dict]) -> dict:
+def _group(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
   """Runs keyed by (attention, optimizer)."""
-  groups: dict = {}
+  groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
   for r in runs:
-    groups.setdefault((r.get("attention", "classical"), r["optimizer"]), []).append(r)
+    groups.setdefault((r["attention"], r["optimizer"]), []).append(r)
   return groups
 
 
-def _epoch_time(run: dict) -> float:
+def _epoch_time(run: dict[str, Any]) -> float:
   """Median seconds per epoch after the first (warm caches)."""
   return float(np.median(run["epoch_s"][1:] or run["epoch_s"]))
 
 
-def summarize(runs: list[dict], baseline: str = "adam", threshold: float = 0.9) -> list[dict]:
+def summarize(
+  runs: list[dict[str, Any]], baseline: str = "adam", threshold: float = 0.9
+) -> list[dict[str, Any]]:
   """Per (attention, optimizer): final accuracy, epochs to ``threshold``,
   time per epoch and its ratio to ``baseline``, and a paired comparison of
   final accuracy with ``baseline`` over the seeds both ran."""
@@ -263,7 +331,7 @@ def min_detectable_effect(diff: np.ndarray, alpha: float = 0.05, power: float = 
   return float(t * np.std(diff, ddof=1) / np.sqrt(n))
 
 
-def markdown(rows: list[dict], threshold: float = 0.9) -> str:
+def markdown(rows: list[dict[str, Any]], threshold: float = 0.9) -> str:
   """The summary as a markdown table."""
   pct = f"{threshold:.0%}"
   lines = [
@@ -292,7 +360,9 @@ def markdown(rows: list[dict], threshold: float = 0.9) -> str:
   return "\n".join(lines)
 
 
-def plot(runs: list[dict], path: str, metrics=("test_acc", "train_loss")) -> None:
+def plot(
+  runs: list[dict[str, Any]], path: str, metrics: Sequence[str] = ("test_acc", "train_loss")
+) -> None:
   """Curves per (attention, optimizer): mean over seeds, min-max shaded."""
   import matplotlib  # pylint: disable=import-outside-toplevel
 

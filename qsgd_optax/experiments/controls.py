@@ -10,7 +10,7 @@ on ``theta`` matters beyond being some per-coordinate factor.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ def fixed_modulation(scale: float, seed: int = 0) -> optax.GradientTransformatio
     True
   """
 
-  def init_fn(params):
+  def init_fn(params: optax.Params) -> FixedModulationState:
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(jax.random.PRNGKey(seed), max(len(leaves), 1))
     factors = [
@@ -43,7 +43,9 @@ def fixed_modulation(scale: float, seed: int = 0) -> optax.GradientTransformatio
     ]
     return FixedModulationState(jax.tree.unflatten(treedef, factors))
 
-  def update_fn(updates, state, params=None):
+  def update_fn(
+    updates: optax.Updates, state: FixedModulationState, params: Optional[optax.Params] = None
+  ) -> tuple[optax.Updates, FixedModulationState]:
     del params
     new = jax.tree.map(lambda u, f: (u * f).astype(u.dtype), updates, state.factor)
     return new, state

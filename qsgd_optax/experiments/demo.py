@@ -10,9 +10,12 @@ comparison) and saves the learning curves as a PNG: a curve that lies on the
 noise floor's is a perturbation Adam does not notice.
 
 Run: python -m qsgd_optax.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
+       [--n-train N] [--n-test N]
 """
 
 import argparse
+from collections.abc import Sequence
+from typing import Optional
 
 from tqdm import tqdm
 
@@ -22,15 +25,19 @@ from qsgd_optax.experiments.tasks import TASKS
 OPTIMIZERS = ("adam", "floor", "qsgd-0.5", "qsgd-0.5-direction")
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--task", default="ordered", choices=TASKS)
   parser.add_argument("--seeds", type=int, default=3)
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--plot", default="qsgd_demo.png")
+  parser.add_argument("--n-train", type=int, help="training sequences (default: the task's)")
+  parser.add_argument("--n-test", type=int, help="test sequences (default: the task's)")
   args = parser.parse_args(argv)
-  n_train = 3000 if args.task == "topics" else None
-  setup = experiments.ClassificationSetup(task=args.task, n_train=n_train, epochs=args.epochs)
+  n_train = 3000 if args.task == "topics" and args.n_train is None else args.n_train
+  setup = experiments.ClassificationSetup(
+    task=args.task, n_train=n_train, n_test=args.n_test, epochs=args.epochs
+  )
   seeds = list(range(args.seeds))
   runs = []
   with tqdm(total=len(OPTIMIZERS) * args.epochs, unit="epoch") as bar:

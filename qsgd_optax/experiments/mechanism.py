@@ -23,11 +23,13 @@ import jax
 import numpy as np
 import optax
 
-from qsgd_optax.experiments.classification import ClassificationSetup, Problem, optimizer
-
-
-def _norm(tree: Any) -> jax.Array:
-  return optax.tree.norm(tree)
+from qsgd_optax.diagnostics import relative_change
+from qsgd_optax.experiments.classification import (
+  ClassificationSetup,
+  Problem,
+  optimizer,
+  run_epochs,
+)
 
 
 def matched_noise_eta(setup: ClassificationSetup, weight: float, seed: int = 0) -> float:
@@ -40,8 +42,8 @@ def matched_noise_eta(setup: ClassificationSetup, weight: float, seed: int = 0) 
   prob = Problem(setup, [seed])
   params = jax.tree.map(lambda p: p[0], prob.params)
   idx, keys = prob.batches(prob.keys[0])
-  g = jax.grad(prob.loss)(params, idx[0], keys[0])
-  rms = _norm(g) / np.sqrt(optax.tree.size(g))
+  g = jax.jit(jax.grad(prob.loss))(params, idx[0], keys[0])  # Compiled: op by op is slower.
+  rms = optax.tree.norm(g) / np.sqrt(optax.tree.size(g))
   return float((weight * rms / np.sqrt(2)) ** 2)
 
 
@@ -50,48 +52,48 @@ def trace(
   variant: str,
   seeds: Sequence[int],
   on_epoch: Optional[Callable[[int], None]] = None,
-) -> list[dict]:
-  """Trains ``variant`` beside Adam; per-epoch distance, update change, accuracy."""
+) -> list[dict[str, Any]]:
+  """Trains ``variant`` beside Adam; per-epoch distance, update change, accuracy.
+
+  Seeds' keys, batches and dropout are :func:`~qsgd_optax.experiments.train_seeds`'s
+  (the same loop, :func:`~qsgd_optax.experiments.classification.run_epochs`).
+  """
   prob = Problem(setup, seeds)
   base = optimizer("adamw", setup.learning_rate, setup.weight_decay)
   tx = optimizer(variant, setup.learning_rate, setup.weight_decay)
+  # Adam's params and state, the variant's, the variant's shadowing Adam's.
+  State = tuple[Any, Any, Any, Any, Any]
+  Carry = tuple[State, Any]  # With the initial params, to measure distances from.
 
-  def epoch(carry, theta0, key):
-    def step(carry, inputs):
-      pa, sa, px, sx, sh = carry
+  def epoch(carry: Carry, key: jax.Array) -> tuple[Carry, tuple[jax.Array, ...]]:
+    def step(state: State, inputs: tuple[jax.Array, jax.Array]) -> tuple[State, jax.Array]:
+      pa, sa, px, sx, sh = state
       idx, k = inputs
       ga = jax.grad(prob.loss)(pa, idx, k)
       gx = jax.grad(prob.loss)(px, idx, k)
       ua, sa = base.update(ga, sa, pa)
       ux, sx = tx.update(gx, sx, px)
       ush, sh = tx.update(ga, sh, pa)
-      change = _norm(optax.tree.sub(ush, ua)) / _norm(ua)
+      change = relative_change(ush, ua)
       pa, px = optax.apply_updates(pa, ua), optax.apply_updates(px, ux)
       return (pa, sa, px, sx, sh), change
 
-    carry, change = jax.lax.scan(step, carry, prob.batches(key))
-    pa, px = carry[0], carry[2]
-    distance = _norm(optax.tree.sub(px, pa)) / _norm(optax.tree.sub(pa, theta0))
-    return carry, (distance, change.mean(), prob.accuracy(px), prob.accuracy(pa))
+    state, theta0 = carry
+    state, change = jax.lax.scan(step, state, prob.batches(key))
+    pa, px = state[0], state[2]
+    distance = optax.tree.norm(optax.tree.sub(px, pa)) / optax.tree.norm(optax.tree.sub(pa, theta0))
+    return (state, theta0), (distance, change.mean(), prob.accuracy(px), prob.accuracy(pa))
 
-  epoch_fn = jax.jit(jax.vmap(epoch))
   p0 = prob.params
-  carry = (p0, jax.vmap(base.init)(p0), p0, jax.vmap(tx.init)(p0), jax.vmap(tx.init)(p0))
-  keys = prob.keys
-  rows: list[list[Any]] = []
-  for e in range(setup.epochs):
-    keys, sub = jax.vmap(jax.random.split)(keys).transpose(1, 0, 2)
-    carry, out = epoch_fn(carry, p0, sub)
-    rows.append([np.asarray(o) for o in out])
-    if on_epoch is not None:
-      on_epoch(e)
+  state = (p0, jax.vmap(base.init)(p0), p0, jax.vmap(tx.init)(p0), jax.vmap(tx.init)(p0))
+  run = run_epochs(epoch, (state, p0), prob.keys, setup.epochs, on_epoch)
   names = ("distance", "update_change", "test_acc", "adam_test_acc")
   return [
     dict(
       variant=variant,
       seed=seed,
       task=setup.task,
-      **{n: [float(r[j][i]) for r in rows] for j, n in enumerate(names)},
+      **{n: [float(out[j][i]) for out in run.outputs] for j, n in enumerate(names)},
     )
     for i, seed in enumerate(seeds)
   ]

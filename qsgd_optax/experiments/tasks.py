@@ -27,19 +27,25 @@ References:
   synthetic text-classification task without giving its generator).
 """
 
+from collections.abc import Callable
+from typing import Any, Optional
+
 import numpy as np
 
+Tokens = tuple[np.ndarray, np.ndarray]
+
+
 def topic_sequences(
-  n,
+  n: int,
   *,
-  num_classes=4,
-  seq_len=32,
-  vocab_size=96,
-  keywords_per_class=6,
-  label_noise=0.05,
-  keyword_range=(2, 5),
-  seed=0,
-):
+  num_classes: int = 4,
+  seq_len: int = 32,
+  vocab_size: int = 96,
+  keywords_per_class: int = 6,
+  label_noise: float = 0.05,
+  keyword_range: tuple[int, int] = (2, 5),
+  seed: int = 0,
+) -> Tokens:
   """``(tokens [n, seq_len] int32, labels [n] int32)``; token 0 is unused.
 
   A sequence holds ``k`` keywords of its class, ``k`` drawn from
@@ -52,7 +58,7 @@ def topic_sequences(
     ((8, 32), (8,), True)
   """
 
-  def place(rng, row, own, other):
+  def place(rng: np.random.Generator, row: np.ndarray, own: np.ndarray, other: np.ndarray) -> None:
     k = rng.integers(*keyword_range)
     picks = np.concatenate([rng.choice(own, k), rng.choice(other, k - 1)])
     row[rng.choice(seq_len, picks.size, replace=False)] = picks
@@ -63,17 +69,17 @@ def topic_sequences(
 
 
 def ordered_topics(
-  n,
+  n: int,
   *,
-  num_classes=4,
-  seq_len=32,
-  vocab_size=96,
-  keywords_per_class=6,
-  label_noise=0.05,
-  count_range=(1, 4),
-  order_fraction=0.5,
-  seed=0,
-):
+  num_classes: int = 4,
+  seq_len: int = 32,
+  vocab_size: int = 96,
+  keywords_per_class: int = 6,
+  label_noise: float = 0.05,
+  count_range: tuple[int, int] = (1, 4),
+  order_fraction: float = 0.5,
+  seed: int = 0,
+) -> Tokens:
   """``(tokens [n, seq_len] int32, labels [n] int32)``: the label is the class
   of the first keyword; the distractor class has at least as many keywords in
   a fraction ``order_fraction`` of sequences, one fewer otherwise.
@@ -85,7 +91,7 @@ def ordered_topics(
     ((8, 32), (8,), True)
   """
 
-  def place(rng, row, own, other):
+  def place(rng: np.random.Generator, row: np.ndarray, own: np.ndarray, other: np.ndarray) -> None:
     k = rng.integers(*count_range)
     k_other = k + rng.integers(0, 2) if rng.random() < order_fraction else k - 1
     slots = np.sort(rng.choice(seq_len, k + k_other, replace=False))
@@ -97,9 +103,19 @@ def ordered_topics(
   )
 
 
+Place = Callable[[np.random.Generator, np.ndarray, np.ndarray, np.ndarray], None]
+
+
 def _keyword_sequences(
-  n, place, num_classes, seq_len, vocab_size, keywords_per_class, label_noise, seed
-):
+  n: int,
+  place: Place,
+  num_classes: int,
+  seq_len: int,
+  vocab_size: int,
+  keywords_per_class: int,
+  label_noise: float,
+  seed: int,
+) -> Tokens:
   """Filler sequences with a class each; ``place(rng, row, own_keywords,
   distractor_keywords)`` writes the keywords of one row; a fraction
   ``label_noise`` of labels is redrawn."""
@@ -121,7 +137,9 @@ _NAMES = ["Ava", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun"
 _ITEMS = ["apples", "books", "coins", "pens", "shells", "stamps", "cards", "eggs"]
 
 
-def arithmetic_problems(n, *, seed=0, max_value=20):
+def arithmetic_problems(
+  n: int, *, seed: int = 0, max_value: int = 20
+) -> list[tuple[str, str, int]]:
   """GSM8K-style problems: ``[(question, worked_answer, final_number)]``.
 
   Examples:
@@ -154,12 +172,10 @@ def arithmetic_problems(n, *, seed=0, max_value=20):
 # calibrated (benchmarks/calibrate_task.py, 3 seeds, 14 epochs): Adam first at
 # 90% test accuracy at epochs 5-8 (mean 6.3), 90.7% at the end, peak 92.1%.
 TASK_SIZES = {"topics": (4000, 1000), "ordered": (4500, 1000), "digits": (1297, 500)}
-# Generator settings of the synthetic tasks (``load`` passes them on).
-TASK_KWARGS: dict = {"topics": {}, "ordered": {}}
 TASKS = tuple(TASK_SIZES)
 
 
-def digits_sequences(seed=0):
+def digits_sequences(seed: int = 0) -> Tokens:
   """scikit-learn's handwritten digits (1797 8x8 images of the UCI set) as
   sequences of 64 pixel-intensity tokens in ``0..16``, shuffled by ``seed``.
 
@@ -172,8 +188,17 @@ def digits_sequences(seed=0):
   return data.data[order].astype(np.int32), data.target[order].astype(np.int32)
 
 
-def load(name, n_train=None, n_test=None, seed=1234, **generator_kwargs):
+def load(
+  name: str,
+  n_train: Optional[int] = None,
+  n_test: Optional[int] = None,
+  seed: int = 1234,
+  **generator_kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   """``(x_train, y_train, x_test, y_test)`` of a task in :data:`TASKS`.
+
+  ``generator_kwargs`` go to the synthetic task's generator
+  (:func:`topic_sequences` or :func:`ordered_topics`); ``digits`` takes none.
 
   Examples:
     >>> from qsgd_optax.experiments.tasks import load
@@ -188,10 +213,11 @@ def load(name, n_train=None, n_test=None, seed=1234, **generator_kwargs):
   n_test = default_test if n_test is None else n_test
   if name == "digits":
     x, y = digits_sequences(seed)
+    if generator_kwargs:
+      raise TypeError(f"digits takes no generator settings, got {sorted(generator_kwargs)}.")
     if n_train + n_test > len(y):
       raise ValueError(f"digits has {len(y)} examples, asked for {n_train + n_test}.")
   else:
     generate = ordered_topics if name == "ordered" else topic_sequences
-    kwargs = {**TASK_KWARGS[name], **generator_kwargs}
-    x, y = generate(n_train + n_test, seed=seed, **kwargs)
+    x, y = generate(n_train + n_test, seed=seed, **generator_kwargs)
   return x[:n_train], y[:n_train], x[n_train : n_train + n_test], y[n_train : n_train + n_test]
