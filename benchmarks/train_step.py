@@ -18,13 +18,13 @@ Writes benchmarks/results/train_step-<platform>.{json,md}.
 
 import argparse
 import os
-import random
 import statistics
 import time
 
 import jax
 import optax
 from _results import save
+from _timing import interleaved
 from flax import nnx
 
 from qsgd_optax.experiments import optimizer
@@ -99,19 +99,14 @@ def main():
       circuit = None if backend is None else ScoreCircuit.build(backend=backend)
       for opt in OPTIMIZERS:
         runs[(attn, opt)] = make_step(cfg["model"], circuit, opt, cfg["batch"])
-    rng = random.Random(0)
-    for _ in range(repeats):
-      order = list(runs.values())
-      rng.shuffle(order)  # No candidate always follows the same neighbour.
-      for run in order:
-        # One untimed step first: time the steady state, not the caches
-        # another candidate just left cold.
-        run["carry"] = run["step"](*run["carry"], run["key"])
-        jax.block_until_ready(run["carry"][0])
-        start = time.perf_counter()
-        run["carry"] = run["step"](*run["carry"], run["key"])
-        jax.block_until_ready(run["carry"][0])
-        run["times"].append(time.perf_counter() - start)
+
+    def advance(run):
+      run["carry"] = run["step"](*run["carry"], run["key"])
+      return run["carry"][0]
+
+    times = interleaved({k: (lambda run=run: advance(run)) for k, run in runs.items()}, repeats)
+    for k, run in runs.items():
+      run["times"] = times[k]
     med = {k: statistics.median(r["times"]) for k, r in runs.items()}
     for (attn, opt), run in runs.items():
       rows.append(
