@@ -38,6 +38,18 @@ def step(tx):
   return run
 
 
+def make_tx(kw, placement):
+  return qsgd_optax.qsgd(1e-2, 0.5, n_qubits=4, placement=placement, **kw)
+
+
+@functools.cache
+def unsharded(kw_items, placement):
+  """The single-device step, computed once per optimizer and shared by the styles."""
+  params, grads = tree()
+  tx = make_tx(dict(kw_items), placement)
+  return step(tx)(params, tx.init(params), grads)
+
+
 @pytest.mark.parametrize("placement", ["gradient", "direction"])
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)
 @pytest.mark.parametrize("style", ["fsdp", "tensor", "2d"])
@@ -53,8 +65,8 @@ def test_sharded_equals_unsharded(kw, style, placement):
     m = mesh((2, 4), ("data", "model"))
     specs = {"w": P("data", "model"), "b": P("model")}
   shard = lambda t: jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(m, s)), t, specs)
-  tx = qsgd_optax.qsgd(1e-2, 0.5, n_qubits=4, placement=placement, **kw)
-  ref_p, _, ref_u = step(tx)(params, tx.init(params), grads)
+  tx = make_tx(kw, placement)
+  ref_p, _, ref_u = unsharded(tuple(sorted(kw.items())), placement)
   sp, sg = shard(params), shard(grads)
   state = tx.init(sp)
   new_p, new_state, updates = step(tx)(sp, state, sg)

@@ -278,7 +278,9 @@ def run(args):
     results["restored"] = (to_host({"params": p, "state": st}), losses)
   ckpt.close()
 
-  if args.hlo:
+  if args.hlo and jax.process_index() == 0:
+    # Compiling is local to a process (nothing runs): only process 0, which
+    # writes meta.json, needs the HLO.
     meta["collectives"] = collectives(jax, make_tx, make_step, state_shardings, params, batch(0))
     # The run's own step (shots=32) is compiled already: a cache hit.
     hlo = step.lower(params, opt_state, batch(0)).compile().as_text()
@@ -303,7 +305,9 @@ def collectives(jax, make_tx, make_step, state_shardings, params, tokens):
   ``qsgd`` is the exact circuit (``shots=None``); ``misaligned`` (groups of
   3 qubits on a last axis split 32 entries per device) is the control:
   its groups straddle devices, so data must move. Only AdamW's train step is
-  compiled here: the caller compares it with the run's own (``shots=32``)."""
+  compiled here: the caller compares it with the run's own (``shots=32``).
+  Everything is lowered on abstract optimizer states (shapes and
+  shardings) and compiled, never run: process 0 counts alone."""
   import optax
 
   out = {}
@@ -313,7 +317,12 @@ def collectives(jax, make_tx, make_step, state_shardings, params, tokens):
     "qsgd": make_tx(shots=None),
     "misaligned": make_tx(shots=None, n_qubits=3),
   }.items():
-    st = jax.jit(tx.init, out_shardings=state_shardings(tx))(params)
+    # The state's shapes and shardings, not its values: nothing is run.
+    st = jax.tree.map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+      jax.eval_shape(tx.init, params),
+      state_shardings(tx),
+    )
 
     def update(params, st, grads, tx=tx):
       updates, st = tx.update(grads, st, params)
