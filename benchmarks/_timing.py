@@ -47,3 +47,18 @@ def interleaved(
     if on_round is not None:
       on_round(r)
   return times
+
+
+def run_meta(**extra) -> dict:
+  """What every result records: the device, jax's version and the date."""
+  import os
+  import platform
+
+  device = jax.devices()[0]
+  return dict(
+    device=f"{device.platform}: {getattr(device, 'device_kind', '')} "
+    f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
+    jax=jax.__version__,
+    date=time.strftime("%Y-%m-%d"),
+    **extra,
+  )

@@ -28,16 +28,14 @@ Writes benchmarks/results/overhead-<platform>.{json,md}.
 
 import argparse
 import os
-import platform
 import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from _results import save
-from _timing import interleaved, tree_bytes
+from _timing import interleaved, run_meta, tree_bytes
 
 import qsgd_optax
 
@@ -223,12 +221,7 @@ def main():
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   device = jax.devices()[0]
-  meta = dict(
-    device=f"{device.platform}: {getattr(device, 'device_kind', '')} "
-    f"({platform.processor() or platform.machine()}, "
-    f"{os.cpu_count()} cores)",
-    jax=jax.__version__,
-    date=time.strftime("%Y-%m-%d"),
+  meta = run_meta(
     repeats=args.repeats,
   )
   spec = spec_bandwidth(device, args.spec_gbps)

@@ -35,7 +35,6 @@ Writes benchmarks/results/scale-<platform>.{json,md}.
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -44,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from _results import save
-from _timing import interleaved, memory, tree_bytes
+from _timing import interleaved, memory, run_meta, tree_bytes
 from flax import nnx
 
 import qsgd_optax
@@ -204,11 +203,7 @@ def main():
       )
     )
   device = jax.devices()[0]
-  meta = dict(
-    device=f"{device.platform}: {getattr(device, 'device_kind', '')} "
-    f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores)",
-    jax=jax.__version__,
-    date=time.strftime("%Y-%m-%d"),
+  meta = run_meta(
     repeats=args.repeats,
     n_params=n_params,
     model=GPT2_SMALL,
