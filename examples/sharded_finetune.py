@@ -67,7 +67,7 @@ def main():
     params, state, loss = step(params, state, x, y)
     if i % 100 == 0:
       print(f"step {i:3d}  loss {float(loss):.4f}")
-  mu = state[1][0].mu[0]["w"]
+  mu = optax.tree.get(state, "mu")[0]["w"]
   print(
     f"{len(devices)} devices, mesh {dict(mesh.shape)}; first weight sharded "
     f"{params[0]['w'].sharding.spec}, its Adam moment {mu.sharding.spec}"
