@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from jaxprs import HIGHEST, dot_generals, inexact_dots
 
 from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
 
@@ -106,30 +107,6 @@ def test_quantum_layer_trains_its_angles():
   assert out.shape == x.shape and bool(jnp.all(jnp.isfinite(out)))
 
 
-def _dot_generals(jaxpr):
-  """Every ``dot_general`` equation of a (closed) jaxpr, sub-jaxprs included
-  (jit, custom_jvp/custom_vjp, scan, cond and while bodies)."""
-  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)  # ClosedJaxpr -> Jaxpr.
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "dot_general":
-      yield eqn
-    for param in eqn.params.values():
-      for sub in param if isinstance(param, (tuple, list)) else (param,):
-        if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
-          yield from _dot_generals(sub)
-
-
-def _float_dots(jaxpr):
-  return [
-    eqn
-    for eqn in _dot_generals(jaxpr)
-    if all(jnp.issubdtype(v.aval.dtype, jnp.floating) for v in eqn.invars)
-  ]
-
-
-HIGHEST = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
-
-
 def test_dot_walk_reaches_nested_jaxprs():
   @jax.custom_jvp
   def square(y):
@@ -141,8 +118,8 @@ def test_dot_walk_reaches_nested_jaxprs():
     return jax.lax.cond(c.sum() > 0, square, lambda y: y, c), jnp.arange(3) @ jnp.arange(3)
 
   f = jax.jit(lambda x: jax.lax.scan(body, x, None, length=2))
-  assert len(list(_dot_generals(jax.make_jaxpr(f)(jnp.eye(2))))) == 2
-  assert len(_float_dots(jax.make_jaxpr(f)(jnp.eye(2)))) == 1  # Not the integer one.
+  assert len(list(dot_generals(jax.make_jaxpr(f)(jnp.eye(2))))) == 2
+  assert len(inexact_dots(jax.make_jaxpr(f)(jnp.eye(2)))) == 1  # Not the integer one.
 
 
 @pytest.mark.parametrize("backend", ["analytic", "statevector"])
@@ -161,7 +138,7 @@ def test_circuit_contractions_ask_for_full_precision(backend):
     )(theta, phi),
   }
   for name, jaxpr in traced.items():
-    dots = _float_dots(jaxpr)
+    dots = inexact_dots(jaxpr)
     assert dots, f"{name}: no float dot_general found (the readout is one)"
     for eqn in dots:
       assert eqn.params["precision"] == HIGHEST, f"{name}: {eqn}"
@@ -174,6 +151,6 @@ def test_model_matmuls_keep_the_default_precision():
   x = jnp.ones((1, 3, 8))
   graphdef, state = nnx.split(layer)
   jaxpr = jax.make_jaxpr(lambda st: nnx.merge(graphdef, st)(x, deterministic=True))(state)
-  precisions = [eqn.params["precision"] for eqn in _float_dots(jaxpr)]
+  precisions = [eqn.params["precision"] for eqn in inexact_dots(jaxpr)]
   assert precisions.count(HIGHEST) == 1  # The readout.
   assert precisions.count(None) == 4  # qkv, Q K^T, weights @ V, out.

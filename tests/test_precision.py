@@ -10,46 +10,17 @@ quantum-attention score circuit must ask for ``Precision.HIGHEST``.
 import jax
 import jax.numpy as jnp
 import pytest
-from jax.extend import core
+from jaxprs import low_precision_dots
 
 from qsgd_optax import PerturbationCircuit, qsgd
 from qsgd_optax.backends import select
-
-HIGHEST = jax.lax.Precision.HIGHEST
-
-
-def _subjaxprs(value):
-  if isinstance(value, core.ClosedJaxpr):
-    yield value.jaxpr
-  elif isinstance(value, core.Jaxpr):
-    yield value
-  elif isinstance(value, (tuple, list)):
-    for v in value:
-      yield from _subjaxprs(v)
-
-
-def low_precision_dots(jaxpr):
-  """The ``dot_general`` equations on inexact operands (in ``jaxpr`` and every
-  sub-jaxpr: jit, scan, map, cond, custom derivatives) that do not ask for
-  ``HIGHEST`` on both operands."""
-  found = []
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "dot_general":
-      inexact = any(jnp.issubdtype(v.aval.dtype, jnp.inexact) for v in eqn.invars)
-      precision = eqn.params.get("precision")
-      if inexact and (not isinstance(precision, tuple) or any(p != HIGHEST for p in precision)):
-        found.append(eqn)
-    for value in eqn.params.values():
-      for sub in _subjaxprs(value):
-        found += low_precision_dots(sub)
-  return found
 
 
 def test_the_checker_sees_a_default_precision_matmul():
   f = lambda a, b: jax.jit(lambda x: jax.lax.map(lambda r: r @ b, x))(a)
   x = jnp.ones((3, 4, 4))
   assert len(low_precision_dots(jax.make_jaxpr(f)(x, x[0]).jaxpr)) == 1
-  g = lambda a, b: jnp.matmul(a, b, precision=HIGHEST)
+  g = lambda a, b: jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
   assert not low_precision_dots(jax.make_jaxpr(g)(x[0], x[0]).jaxpr)
 
 
