@@ -53,6 +53,11 @@ def checkpoints(epochs):
   return sorted({1, max(1, epochs // 2), epochs})
 
 
+def spread(v):
+  """Mean, min and max of per-seed values."""
+  return [float(np.mean(v)), float(np.min(v)), float(np.max(v))]
+
+
 def summarize(runs):
   """Per (task, variant): mean update change, distance to Adam at the
   checkpoint epochs, last-epoch accuracy difference to Adam (paired by seed),
@@ -60,7 +65,6 @@ def summarize(runs):
   the update moves beyond it when every seed's change exceeds 10x the floor's
   largest; the trajectory at an epoch when every seed's distance exceeds the
   floor's largest."""
-  spread = lambda v: [float(np.mean(v)), float(np.min(v)), float(np.max(v))]
   rows = []
   for task in dict.fromkeys(r["task"] for r in runs):
     floor = [r for r in runs if r["task"] == task and r["variant"] == "floor"]

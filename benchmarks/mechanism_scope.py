@@ -37,6 +37,7 @@ import time
 import jax
 import numpy as np
 from _results import save
+from mechanism import spread
 from tqdm import tqdm
 
 from qsgd_optax.experiments import ClassificationSetup
@@ -71,7 +72,6 @@ def summarize(runs):
   distance, its ratio to the floor's (paired by seed), the accuracy
   difference to Adam and its smallest detectable effect; the floor's rows
   carry its growth rates."""
-  spread = lambda v: [float(np.mean(v)), float(np.min(v)), float(np.max(v))]
   rows = []
   for cell in dict.fromkeys(r["cell"] for r in runs):
     floor = {r["seed"]: r for r in runs if r["cell"] == cell and r["variant"] == "floor"}

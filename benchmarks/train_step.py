@@ -75,7 +75,6 @@ def make_step(model_kw, circuit, opt_name, batch):
     key=key,
     n_params=int(n),
     temp_bytes=getattr(mem, "temp_size_in_bytes", None),
-    times=[],
   )
 
 
