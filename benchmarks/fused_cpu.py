@@ -1,0 +1,210 @@
+"""One pass on XLA:CPU: the formulations tried for issue 17, measured.
+
+Issue 17 asks that a leaf's modulation be computed once per step, in the same
+fused loop that updates Adam's moments, with no params-sized temporary. On
+XLA:CPU a step is one loop per fusion and sibling fusions are never merged
+(``benchmarks/hlo_fusions.py``): the new ``mu`` and the new ``nu`` are two
+passes, each reading the parameters and evaluating the circuit. This script
+times, on one flat float32 leaf and beside ``optax.adamw`` in the same run,
+each way of getting one evaluation that XLA:CPU offers, all as the same
+optimizer as ``qsgd`` (the gradient placement; the largest difference in the
+new parameters after 3 steps is printed):
+
+* ``qsgd``: the library, ``chain(superpose, scale_by_adam, ...)``;
+* ``while-loop chunks``: the moments updated chunk by chunk (64Ki entries,
+  cache-sized) in a ``fori_loop`` writing the donated buffers in place
+  (``dynamic_update_slice``), the circuit evaluated once per chunk;
+* ``static chunks``: the same with 16 chunks unrolled at trace time;
+* ``interleaved moments``: ``mu`` and ``nu`` stored as one array of shape
+  ``p.shape + (2,)``, so that one fusion writes both and LLVM shares the
+  circuit between the two entries of each pair.
+
+Each row gives the entry computation's fusions and while loops, XLA's
+temporary bytes, the median step (update + apply, params and state donated)
+and its ratio to AdamW's.
+
+Run:
+  python benchmarks/fused_cpu.py                 # 10M entries, 9 repeats
+  python benchmarks/fused_cpu.py --size 1e6 --repeats 3   # quick
+Writes benchmarks/results/fused-<platform>.{json,md}.
+"""
+
+import argparse
+import os
+import statistics
+
+import jax
+import jax.numpy as jnp
+import optax
+from _results import save
+from _timing import interleaved, run_meta
+from hlo_fusions import entry_fusions
+from jax import lax
+from overhead import make_step
+
+import qsgd_optax
+from qsgd_optax import backends
+from qsgd_optax.circuit import PerturbationCircuit
+from qsgd_optax.modulation import LeafRule, modulate_leaf
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LR, B1, B2, EPS, WD, LAM = 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.5
+CHUNK = 65536
+
+
+def rule_for(entanglement):
+  circuit = PerturbationCircuit.build(4, entanglement, 1)
+  return LeafRule(*backends.select(circuit, "auto"), 4)
+
+
+def adam_params(p, mu, nu, count):
+  """The params pass of AdamW, as optax writes it (bias correction, decay, lr)."""
+  mu_hat = mu / (1 - B1**count).astype(mu.dtype)
+  nu_hat = nu / (1 - B2**count).astype(nu.dtype)
+  return p - LR * (mu_hat / (jnp.sqrt(nu_hat) + EPS) + WD * p)
+
+
+def moments(rule, p, g, mu, nu):
+  gp = modulate_leaf(rule, "factor", g, p, LAM)
+  return (1 - B1) * gp + B1 * mu, (1 - B2) * gp * gp + B2 * nu
+
+
+def while_loop_step(rule):
+  def step(p, state, g):
+    mu, nu, count = state
+    count = optax.safe_increment(count)
+
+    def body(i, carry):
+      s = i * CHUNK
+      cut = lambda a: lax.dynamic_slice(a, (s,), (CHUNK,))
+      m, v = moments(rule, cut(p), cut(g), cut(carry[0]), cut(carry[1]))
+      return lax.dynamic_update_slice(carry[0], m, (s,)), lax.dynamic_update_slice(carry[1], v, (s,))
+
+    whole = p.size // CHUNK * CHUNK
+    mu, nu = lax.fori_loop(0, p.size // CHUNK, body, (mu, nu))
+    m, v = moments(rule, p[whole:], g[whole:], mu[whole:], nu[whole:])
+    mu, nu = mu.at[whole:].set(m), nu.at[whole:].set(v)
+    return adam_params(p, mu, nu, count), (mu, nu, count)
+
+  return step
+
+
+def static_chunks_step(rule, chunks=16):
+  def step(p, state, g):
+    mu, nu, count = state
+    count = optax.safe_increment(count)
+    bounds = [p.size * i // chunks // 4 * 4 for i in range(chunks)] + [p.size]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+      m, v = moments(rule, p[a:b], g[a:b], mu[a:b], nu[a:b])
+      mu, nu = mu.at[a:b].set(m), nu.at[a:b].set(v)
+    return adam_params(p, mu, nu, count), (mu, nu, count)
+
+  return step
+
+
+def interleaved_step(rule):
+  def step(p, state, g):
+    pair, count = state
+    count = optax.safe_increment(count)
+    gp = modulate_leaf(rule, "factor", g, p, LAM)[..., None]
+    decay = jnp.array([B1, B2], p.dtype)
+    new = (1 - decay) * jnp.where(jnp.array([False, True]), gp * gp, gp) + decay * pair
+    return adam_params(p, new[..., 0], new[..., 1], count), (new, count)
+
+  return step
+
+
+def variants(entanglement):
+  """name -> (jitted donated step, its initial state) for one flat leaf."""
+  rule = rule_for(entanglement)
+  qsgd = qsgd_optax.qsgd(LR, LAM, entanglement=entanglement, weight_decay=WD)
+  split = lambda p: (jnp.zeros_like(p), jnp.zeros_like(p), jnp.zeros([], jnp.int32))
+  pair = lambda p: (jnp.zeros(p.shape + (2,), p.dtype), jnp.zeros([], jnp.int32))
+  jit = lambda f: jax.jit(f, donate_argnums=(0, 1))
+  return {
+    "qsgd": (make_step(qsgd), qsgd.init),
+    "while-loop chunks": (jit(while_loop_step(rule)), split),
+    "static chunks": (jit(static_chunks_step(rule)), split),
+    "interleaved moments": (jit(interleaved_step(rule)), pair),
+  }
+
+
+def measure(size, repeats, entanglement):
+  p0 = jax.random.normal(jax.random.PRNGKey(0), (size,), jnp.float32) * 0.02
+  g = p0 * 0.1 + 0.01
+  adamw = optax.adamw(LR, weight_decay=WD)
+  cands = {"adamw": (make_step(adamw), adamw.init), **variants(entanglement)}
+  rows, steps, finals = {}, {}, {}
+  for name, (step, init) in cands.items():
+    compiled = step.lower(p0, init(p0), g).compile()
+    _, fusions = entry_fusions(compiled.as_text())
+    rows[name] = dict(
+      fusions=len(fusions),
+      while_loops=compiled.as_text().split("\nENTRY", 1)[1].count(" while("),
+      temp_bytes=compiled.memory_analysis().temp_size_in_bytes,
+    )
+    carry = [jnp.copy(p0), init(p0)]
+    for _ in range(3):
+      carry[0], carry[1] = step(carry[0], carry[1], g)
+    finals[name] = jnp.copy(carry[0])  # the next steps donate carry[0]
+
+    def advance(step=step, carry=carry):
+      carry[0], carry[1] = step(carry[0], carry[1], g)
+      return carry[0]
+
+    steps[name] = advance
+  times = interleaved(steps, repeats)
+  base = statistics.median(times["adamw"])
+  out = []
+  for name, row in rows.items():
+    med = statistics.median(times[name])
+    diff = None if name == "adamw" else float(jnp.max(jnp.abs(finals[name] - finals["qsgd"])))
+    out.append(
+      dict(
+        circuit=entanglement or "product (default)",
+        variant=name,
+        **row,
+        median_s=med,
+        ratio_to_adamw=med / base,
+        max_diff_to_qsgd=diff,
+      )
+    )
+    print(f"{out[-1]['circuit']:>18} {name:>20}: {med * 1e3:8.2f} ms x{med / base:.3f}", flush=True)
+  return out
+
+
+def markdown(rows, meta):
+  lines = [
+    f"Device: {meta['device']}; jax {meta['jax']}; {meta['date']}; one float32 leaf of "
+    f"{meta['size']:,} entries, params and state donated; {meta['repeats']} interleaved "
+    "repeats, median. Max diff: largest difference from `qsgd`'s params after 3 steps.",
+    "",
+    "| circuit | variant | fusions | while loops | temp MiB | median ms | ratio to adamw "
+    "| max diff |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  ]
+  for r in rows:
+    diff = "" if r["max_diff_to_qsgd"] is None else f"{r['max_diff_to_qsgd']:.1e}"
+    lines.append(
+      f"| {r['circuit']} | {r['variant']} | {r['fusions']} | {r['while_loops']} | "
+      f"{r['temp_bytes'] / 2**20:.1f} | {r['median_s'] * 1e3:.2f} | "
+      f"{r['ratio_to_adamw']:.3f} | {diff} |"
+    )
+  return "\n".join(lines)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--size", type=float, default=1e7)
+  parser.add_argument("--repeats", type=int, default=9)
+  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  args = parser.parse_args()
+  size = int(args.size)
+  meta = run_meta(repeats=args.repeats, size=size)
+  rows = measure(size, args.repeats, None) + measure(size, args.repeats, "chain")
+  name = f"fused-{jax.devices()[0].platform}"
+  save(args.out, name, dict(meta=meta, rows=rows), markdown(rows, meta))
+
+
+if __name__ == "__main__":
+  main()
