@@ -248,10 +248,10 @@ def train(args):
       print(f"step {i:3d}  loss {float(loss):.4f}", flush=True)
 
   kernel = params["body"]["blocks"][0]["ff1"]["kernel"]
-  mu = optax.tree_utils.tree_get(opt_state, "mu")["body"]["blocks"][0]["ff1"]["kernel"]
+  mu = optax.tree.get(opt_state, "mu_nu")["body"]["blocks"][0]["ff1"]["kernel"]
   if me == 0:
     print(
-      f"ff1 kernel {kernel.shape} sharded {kernel.sharding.spec}, its Adam moment "
+      f"ff1 kernel {kernel.shape} sharded {kernel.sharding.spec}, its Adam moments "
       f"{mu.sharding.spec}; this process holds {len(kernel.addressable_shards)} of "
       f"{len(kernel.sharding.device_set)} shards",
       flush=True,

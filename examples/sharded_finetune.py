@@ -67,10 +67,10 @@ def main():
     params, state, loss = step(params, state, x, y)
     if i % 100 == 0:
       print(f"step {i:3d}  loss {float(loss):.4f}")
-  mu = optax.tree.get(state, "mu")[0]["w"]
+  mu = optax.tree.get(state, "mu_nu")[0]["w"]  # mu + 1j * nu, one array
   print(
     f"{len(devices)} devices, mesh {dict(mesh.shape)}; first weight sharded "
-    f"{params[0]['w'].sharding.spec}, its Adam moment {mu.sharding.spec}"
+    f"{params[0]['w'].sharding.spec}, its Adam moments (mu + 1j nu) {mu.sharding.spec}"
   )
 
 

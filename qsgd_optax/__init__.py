@@ -4,10 +4,11 @@ The optimizer core lives in this package: the circuit as data
 (:mod:`~qsgd_optax.circuit`), ways to evaluate it
 (:mod:`~qsgd_optax.backends`), the per-leaf rule
 (:mod:`~qsgd_optax.modulation`), the transformation
-(:mod:`~qsgd_optax.superpose`), the optimizer alias (:mod:`~qsgd_optax.alias`)
-and a diagnostic (:mod:`~qsgd_optax.diagnostics`). The paper's models are in
-:mod:`qsgd_optax.nn` and its experiments in :mod:`qsgd_optax.experiments`;
-importing ``qsgd_optax`` imports neither (nor PennyLane).
+(:mod:`~qsgd_optax.superpose`), the Adam it runs with
+(:mod:`~qsgd_optax.packed_adam`), the optimizer alias
+(:mod:`~qsgd_optax.alias`) and a diagnostic (:mod:`~qsgd_optax.diagnostics`).
+The paper's models are in :mod:`qsgd_optax.nn` and its experiments in
+:mod:`qsgd_optax.experiments`; importing ``qsgd_optax`` imports neither (nor PennyLane).
 
 References:
   Pamuk et al., `Superpositional Gradient Descent

@@ -11,6 +11,7 @@ import optax
 
 from qsgd_optax import _checks
 from qsgd_optax.circuit import Entanglement
+from qsgd_optax.packed_adam import scale_by_packed_adam
 from qsgd_optax.superpose import CircuitOptions, perturbation
 
 PLACEMENTS = ("gradient", "update", "direction")
@@ -63,8 +64,11 @@ def qsgd(
   Every placement is the same three parts, ``optax.chain(direction,
   optax.add_decayed_weights(weight_decay, mask),
   optax.scale_by_learning_rate(learning_rate))``, with ``adam =
-  optax.scale_by_adam(b1, b2, eps)`` and ``superpose`` built from the same
-  circuit options; only ``direction`` differs:
+  scale_by_packed_adam(b1, b2, eps)`` (``optax.scale_by_adam``'s updates,
+  both moments of a leaf in one array, so that XLA:CPU writes them in one
+  loop that evaluates the circuit once: :mod:`qsgd_optax.packed_adam`) and
+  ``superpose`` built from the same circuit options; only ``direction``
+  differs:
 
   ============  ==============================================================
   placement     direction
@@ -148,7 +152,7 @@ def qsgd(
   """
   _checks.choice(placement, "placement", PLACEMENTS)
   options = CircuitOptions.of(locals())
-  adam = optax.scale_by_adam(b1, b2, eps)
+  adam = scale_by_packed_adam(b1, b2, eps)
   if placement == "gradient":
     direction = optax.chain(perturbation(quantum_weight, options), adam)
   elif placement == "update":

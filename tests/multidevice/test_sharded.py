@@ -74,7 +74,7 @@ def test_sharded_equals_unsharded(kw, style, placement):
     np.testing.assert_allclose(new_p[k], ref_p[k], atol=1e-6)
     np.testing.assert_allclose(updates[k], ref_u[k], atol=1e-6)
     assert new_p[k].sharding.is_equivalent_to(sp[k].sharding, 2 - (k == "b"))
-  mu = optax.tree.get(new_state, "mu")
+  mu = optax.tree.get(new_state, "mu_nu")  # both moments in one array
   for k in params:
     assert mu[k].sharding.is_equivalent_to(sp[k].sharding, sp[k].ndim)
 

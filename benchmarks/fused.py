@@ -1,4 +1,4 @@
-"""One pass on XLA:CPU: the formulations tried for issue 17, measured.
+"""One pass: the formulations tried for issue 17, measured on any platform.
 
 Issue 17 asks that a leaf's modulation be computed once per step, in the same
 fused loop that updates Adam's moments, with no params-sized temporary. On
@@ -17,19 +17,26 @@ new parameters after 3 steps is printed):
 * ``static chunks``: the same with 16 chunks unrolled at trace time;
 * ``interleaved moments``: ``mu`` and ``nu`` stored as one array of shape
   ``p.shape + (2,)``, so that one fusion writes both and LLVM shares the
-  circuit between the two entries of each pair.
+  circuit between the two entries of each pair;
+* ``select columns`` (entangled circuits): the library's step, but each
+  entry's ``<Z_i>`` picked from its group's per-qubit polynomials by a
+  ``select`` on ``i`` instead of stacking the columns (a ``concatenate``,
+  which XLA:CPU will not fuse into the moments' loops): no temporary, every
+  entry evaluates its whole group's polynomials (``pauli.evaluate_columns``);
+  also with interleaved moments.
 
 Each row gives the entry computation's fusions and while loops, XLA's
 temporary bytes, the median step (update + apply, params and state donated)
 and its ratio to AdamW's.
 
 Run:
-  python benchmarks/fused_cpu.py                 # 10M entries, 9 repeats
-  python benchmarks/fused_cpu.py --size 1e6 --repeats 3   # quick
+  python benchmarks/fused.py                 # 10M entries, 9 repeats
+  python benchmarks/fused.py --size 1e6 --repeats 3   # quick
 Writes benchmarks/results/fused-<platform>.{json,md}.
 """
 
 import argparse
+import itertools
 import os
 import statistics
 
@@ -44,17 +51,36 @@ from overhead import make_step
 
 import qsgd_optax
 from qsgd_optax import backends
+from qsgd_optax.backends import pauli
 from qsgd_optax.circuit import PerturbationCircuit
 from qsgd_optax.modulation import LeafRule, modulate_leaf
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LR, B1, B2, EPS, WD, LAM = 1e-3, 0.9, 0.999, 1e-8, 1e-4, 0.5
 CHUNK = 65536
+# name -> (entanglement, layers); the last is the paper's circuit.
+CIRCUITS = {"product (default)": (None, 1), "chain": ("chain", 1), "paper": ("chain", 2)}
 
 
-def rule_for(entanglement):
-  circuit = PerturbationCircuit.build(4, entanglement, 1)
+def rule_for(entanglement, layers):
+  circuit = PerturbationCircuit.build(4, entanglement, layers)
   return LeafRule(*backends.select(circuit, "auto"), 4)
+
+
+def select_rule(entanglement, layers):
+  """The circuit's compiled form, each entry's ``<Z_i>`` selected from its
+  group's ``n`` polynomials (evaluated on ``(..., 1)`` column slices)."""
+  compiled = pauli.compile_circuit(PerturbationCircuit.build(4, entanglement, layers))
+
+  def expval(t):
+    outs = pauli.evaluate_columns(compiled, [t[..., j : j + 1] for j in range(4)])
+    qubit = lax.broadcasted_iota(jnp.int32, t.shape, t.ndim - 1)
+    z = jnp.broadcast_to(outs[-1], t.shape)
+    for i in range(2, -1, -1):
+      z = jnp.where(qubit == i, outs[i], z)
+    return z
+
+  return LeafRule(expval, False, 4)
 
 
 def adam_params(p, mu, nu, count):
@@ -78,7 +104,8 @@ def while_loop_step(rule):
       s = i * CHUNK
       cut = lambda a: lax.dynamic_slice(a, (s,), (CHUNK,))
       m, v = moments(rule, cut(p), cut(g), cut(carry[0]), cut(carry[1]))
-      return lax.dynamic_update_slice(carry[0], m, (s,)), lax.dynamic_update_slice(carry[1], v, (s,))
+      put = lambda a, x: lax.dynamic_update_slice(a, x, (s,))
+      return put(carry[0], m), put(carry[1], v)
 
     whole = p.size // CHUNK * CHUNK
     mu, nu = lax.fori_loop(0, p.size // CHUNK, body, (mu, nu))
@@ -94,7 +121,7 @@ def static_chunks_step(rule, chunks=16):
     mu, nu, count = state
     count = optax.safe_increment(count)
     bounds = [p.size * i // chunks // 4 * 4 for i in range(chunks)] + [p.size]
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
       m, v = moments(rule, p[a:b], g[a:b], mu[a:b], nu[a:b])
       mu, nu = mu.at[a:b].set(m), nu.at[a:b].set(v)
     return adam_params(p, mu, nu, count), (mu, nu, count)
@@ -114,26 +141,43 @@ def interleaved_step(rule):
   return step
 
 
-def variants(entanglement):
+def split_step(rule):
+  """``qsgd``'s step (mu and nu apart) with another way to evaluate the circuit."""
+
+  def step(p, state, g):
+    mu, nu, count = state
+    mu, nu = moments(rule, p, g, mu, nu)
+    count = optax.safe_increment(count)
+    return adam_params(p, mu, nu, count), (mu, nu, count)
+
+  return step
+
+
+def variants(entanglement, layers):
   """name -> (jitted donated step, its initial state) for one flat leaf."""
-  rule = rule_for(entanglement)
-  qsgd = qsgd_optax.qsgd(LR, LAM, entanglement=entanglement, weight_decay=WD)
+  rule = rule_for(entanglement, layers)
+  qsgd = qsgd_optax.qsgd(LR, LAM, entanglement=entanglement, layers=layers, weight_decay=WD)
   split = lambda p: (jnp.zeros_like(p), jnp.zeros_like(p), jnp.zeros([], jnp.int32))
-  pair = lambda p: (jnp.zeros(p.shape + (2,), p.dtype), jnp.zeros([], jnp.int32))
+  pair = lambda p: (jnp.zeros((*p.shape, 2), p.dtype), jnp.zeros([], jnp.int32))
   jit = lambda f: jax.jit(f, donate_argnums=(0, 1))
-  return {
+  out = {
     "qsgd": (make_step(qsgd), qsgd.init),
     "while-loop chunks": (jit(while_loop_step(rule)), split),
     "static chunks": (jit(static_chunks_step(rule)), split),
     "interleaved moments": (jit(interleaved_step(rule)), pair),
   }
+  if entanglement is not None:
+    selected = select_rule(entanglement, layers)
+    out["select columns"] = (jit(split_step(selected)), split)
+    out["select columns, interleaved"] = (jit(interleaved_step(selected)), pair)
+  return out
 
 
-def measure(size, repeats, entanglement):
+def measure(size, repeats, circuit):
   p0 = jax.random.normal(jax.random.PRNGKey(0), (size,), jnp.float32) * 0.02
   g = p0 * 0.1 + 0.01
   adamw = optax.adamw(LR, weight_decay=WD)
-  cands = {"adamw": (make_step(adamw), adamw.init), **variants(entanglement)}
+  cands = {"adamw": (make_step(adamw), adamw.init), **variants(*CIRCUITS[circuit])}
   rows, steps, finals = {}, {}, {}
   for name, (step, init) in cands.items():
     compiled = step.lower(p0, init(p0), g).compile()
@@ -161,7 +205,7 @@ def measure(size, repeats, entanglement):
     diff = None if name == "adamw" else float(jnp.max(jnp.abs(finals[name] - finals["qsgd"])))
     out.append(
       dict(
-        circuit=entanglement or "product (default)",
+        circuit=circuit,
         variant=name,
         **row,
         median_s=med,
@@ -201,7 +245,7 @@ def main():
   args = parser.parse_args()
   size = int(args.size)
   meta = run_meta(repeats=args.repeats, size=size)
-  rows = measure(size, args.repeats, None) + measure(size, args.repeats, "chain")
+  rows = [row for circuit in CIRCUITS for row in measure(size, args.repeats, circuit)]
   name = f"fused-{jax.devices()[0].platform}"
   save(args.out, name, dict(meta=meta, rows=rows), markdown(rows, meta))
 
