@@ -15,8 +15,9 @@
 # then, with the device tool:
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
 # Everything lands under $OUT (8 files at most come back): pytest.log,
-# pytest-summary.md (device, then passed/failed/skipped per file),
-# overhead-gpu.{json,md}, hlo-gpu.{json,md}, train_step-gpu.{json,md}.
+# pytest-summary.md (device, then passed/failed/skipped per file), the tables
+# overhead-gpu.md, hlo-gpu.md, fused-gpu.md, train_step-gpu.md, and their raw
+# numbers in results-json.tgz (copy them into benchmarks/results/).
 set -uo pipefail
 out=${OUT:-gpu-check}
 mkdir -p "$out"
@@ -29,7 +30,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # the checkout, not installed
 if [ -n "${GPU_CHECK_QUICK:-}" ]; then  # a dry run of this script, on any machine
   tests=(tests/test_circuit.py tests/test_precision.py) workers=2 sizes=(1e5) bf16=1e5 repeats=2
 else
-  tests=() workers=8 sizes=(5e7 2e8) bf16=5e7 repeats=9
+  tests=() workers=8 sizes=(5e7 2e8) bf16=5e7 repeats=7
 fi
 
 {
@@ -41,7 +42,7 @@ fi
 
 step() { echo "== $1 ($SECONDS s)"; }
 step "tests"
-timeout 250 python3 -m pytest "${tests[@]}" -n "$workers" -v -rs -p no:cacheprovider \
+timeout 220 python3 -m pytest "${tests[@]}" -n "$workers" -v -rs -p no:cacheprovider \
   >"$out/pytest.log" 2>&1
 echo "pytest exit $?"
 tail -3 "$out/pytest.log"
@@ -68,11 +69,14 @@ PY
 rm -f "$out/device.txt"
 
 step "overhead, three layouts"
-timeout 190 python3 benchmarks/overhead.py --sizes "${sizes[@]}" --bf16-size "$bf16" \
+timeout 170 python3 benchmarks/overhead.py --sizes "${sizes[@]}" --bf16-size "$bf16" \
   --repeats "$repeats" --out "$out" --name overhead-gpu | tail -4
 step "HLO of one step"
 timeout 40 python3 benchmarks/hlo_fusions.py --out "$out" | tail -9
 step "train step"
 timeout 80 python3 benchmarks/train_step.py --quick --no-statevector --out "$out" | tail -4
+step "one-pass formulations"
+timeout 50 python3 benchmarks/fused.py --size "${sizes[0]}" --repeats "$repeats" --out "$out" | tail -4
 step "done"
+(cd "$out" && tar czf results-json.tgz ./*.json && rm ./*.json)
 ls "$out"

@@ -23,6 +23,8 @@ Run:
   python benchmarks/overhead.py --sizes 1e6 --repeats 5   # quick
   python benchmarks/overhead.py --sizes 1e7 --bf16-size 0 --only adamw \\
     "superpose(chain, layers=2)+adamw"           # the paper's circuit
+  python benchmarks/overhead.py --summarize overhead-cpu-packed-run1 \\
+    overhead-cpu-packed-run2                     # ranges over saved runs
 Writes benchmarks/results/overhead-<platform>.{json,md}.
 """
 
@@ -214,8 +216,50 @@ def markdown(rows, meta):
   return "\n".join(lines)
 
 
+def summary(names, out):
+  """Markdown: per layout and optimizer, the ratio to AdamW of each size over
+  several runs' results (``min-max``), and GB/s likewise."""
+  import json
+  from collections import defaultdict
+
+  cells = defaultdict(list)
+  sizes, optimizers, layouts, metas = [], [], [], []
+  for name in names:
+    with open(os.path.join(out, name + ".json")) as f:
+      data = json.load(f)
+    metas.append(data["meta"])
+    for r in data["rows"]:
+      key = (r.get("layout", "tree"), r["optimizer"], f"{r['n_params'] / 1e6:.0f}M {r['dtype']}")
+      cells[key].append((r["ratio_to_adamw"], r["gb_per_s"]))
+      for seq, x in ((sizes, key[2]), (optimizers, key[1]), (layouts, key[0])):
+        if x not in seq:
+          seq.append(x)
+  span = lambda xs, fmt: f"{min(xs):{fmt}}-{max(xs):{fmt}}" if len(xs) > 1 else f"{xs[0]:{fmt}}"
+  lines = [
+    f"{len(names)} runs ({', '.join(names)}); {metas[0]['device']}; jax {metas[0]['jax']}; "
+    f"{metas[0]['date']}. Ratio to AdamW (min-max over the runs) and GB/s.",
+    "",
+    "| layout | optimizer | " + " | ".join(f"{s} ratio | {s} GB/s" for s in sizes) + " |",
+    "| --- | --- | " + " | ".join("--- | ---" for _ in sizes) + " |",
+  ]
+  for layout in layouts:
+    for opt in optimizers:
+      row = []
+      for size in sizes:
+        got = cells.get((layout, opt, size), [])
+        if not got:
+          row += ["", ""]
+          continue
+        row += [span([g[0] for g in got], ".2f"), span([g[1] for g in got], ".1f")]
+      lines.append(f"| {layout} | {opt} | " + " | ".join(row) + " |")
+  return "\n".join(lines)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument(
+    "--summarize", nargs="+", metavar="NAME", help="only print the summary of these results"
+  )
   parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 5e7])
   parser.add_argument("--bf16-size", type=float, default=1e7)
   parser.add_argument("--repeats", type=int, default=20)
@@ -230,6 +274,9 @@ def main():
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")
   args = parser.parse_args()
+  if args.summarize:
+    print(summary(args.summarize, args.out))
+    return
   os.makedirs(args.out, exist_ok=True)
   device = jax.devices()[0]
   meta = run_meta(
