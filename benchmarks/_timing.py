@@ -25,6 +25,18 @@ def memory(compiled) -> dict:
   return {f: getattr(mem, f"{f}_size_in_bytes", None) for f in fields} if mem else {}
 
 
+def carried(step, params, state, grads) -> Callable[[], object]:
+  """A candidate for :func:`interleaved`: each call runs ``step`` once more
+  on the params and state it carries (donated by ``step``), returns them."""
+  carry = [params, state]
+
+  def advance():
+    carry[0], carry[1] = step(carry[0], carry[1], grads)
+    return carry[0]
+
+  return advance
+
+
 def interleaved(
   candidates: dict[str, Callable[[], object]],
   repeats: int,

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from _results import save
-from _timing import interleaved, run_meta
+from _timing import carried, interleaved, run_meta
 from hlo_fusions import entry_fusions
 from jax import lax
 from overhead import make_step
@@ -194,16 +194,10 @@ def measure(size, repeats, circuit):
       while_loops=compiled.as_text().split("\nENTRY", 1)[1].count(" while("),
       temp_bytes=compiled.memory_analysis().temp_size_in_bytes,
     )
-    carry = [jnp.copy(p0), init(p0)]
-    for _ in range(3):
-      carry[0], carry[1] = step(carry[0], carry[1], g)
-    finals[name] = jnp.copy(carry[0])  # the next steps donate carry[0]
-
-    def advance(step=step, carry=carry):
-      carry[0], carry[1] = step(carry[0], carry[1], g)
-      return carry[0]
-
-    steps[name] = advance
+    steps[name] = carried(step, jnp.copy(p0), init(p0), g)
+    for _ in range(2):
+      steps[name]()
+    finals[name] = jnp.copy(steps[name]())  # 3 steps; the next ones donate it
   times = interleaved(steps, repeats)
   base = statistics.median(times["adamw"])
   out = []

@@ -5,13 +5,9 @@
 # about 9 minutes on one H100/H200 by estimate, not yet run there.
 #
 # The device image has jax, optax, flax, pytest(-xdist) and hypothesis but not
-# PennyLane, the reference of several tests; carry its wheels (Python 3.12):
-#   echo /.whl/ >> .git/info/exclude     # .gitignore has it too
-#   for spec in pennylane==0.45.1 pennylane-lightning==0.45.0 scipy-openblas32 \
-#       autograd appdirs autoray cachetools diastatic-malt termcolor gast rustworkx tomlkit; do
-#     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-#       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-#       --platform manylinux2014_x86_64 -d .whl "$spec"; done       # about 41 MB
+# PennyLane, the reference of several tests; carry its wheels (Python 3.12,
+# about 41 MB into .whl/, which .gitignore ignores), fetched here first with
+#   bash benchmarks/gpu_check.sh wheels
 # then, with the device tool:
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600)
 # Everything lands under $OUT (8 files at most come back): pytest.log,
@@ -19,6 +15,16 @@
 # overhead-gpu.md, hlo-gpu.md, fused-gpu.md, train_step-gpu.md, and their raw
 # numbers in results-json.tgz (copy them into benchmarks/results/).
 set -uo pipefail
+if [ "${1:-}" = wheels ]; then  # PennyLane and what the image lacks of its needs
+  for spec in pennylane==0.45.1 pennylane-lightning==0.45.0 scipy-openblas32 autograd appdirs \
+    autoray cachetools diastatic-malt termcolor gast rustworkx tomlkit; do
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+      --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "$spec" || exit
+  done
+  du -sh .whl
+  exit
+fi
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false

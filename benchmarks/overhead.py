@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from _results import save
-from _timing import interleaved, run_meta, tree_bytes
+from _timing import carried, interleaved, run_meta, tree_bytes
 
 import qsgd_optax
 from qsgd_optax.packed_adam import scale_by_packed_adam
@@ -154,13 +154,7 @@ def bench_size(
     mem = compiled.memory_analysis()
     temp = getattr(mem, "temp_size_in_bytes", None) if mem else None
     runs[name] = dict(state_bytes=tree_bytes(state), temp_bytes=temp)
-    carry = [params, state]
-
-    def advance(step=step, carry=carry):
-      carry[0], carry[1] = step(carry[0], carry[1], grads)
-      return carry[0]
-
-    steps[name] = advance
+    steps[name] = carried(step, params, state, grads)
   times = interleaved(steps, repeats)
   base = statistics.median(times["adamw"])
   n = int(sum(p.size for p in jax.tree.leaves(params0)))
