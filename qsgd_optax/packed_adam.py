@@ -32,7 +32,10 @@ class ScaleByPackedAdamState(NamedTuple):
   Attributes:
     count: number of updates so far (int32).
     mu_nu: per leaf, ``mu + 1j * nu`` (float32 and float64 leaves), the pair
-      ``(mu, nu)`` (bfloat16, float16) or ``None`` (no moments).
+      ``(mu, nu)`` (bfloat16, float16) or ``None`` (no moments). Shaped and
+      sharded like the parameters, so ``optax.tree.map_params`` hands the
+      complex arrays to its function too (a sharding or a shape-preserving map
+      suits them; a cast to a real dtype would drop ``nu``).
   """
 
   count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
