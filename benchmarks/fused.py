@@ -25,7 +25,7 @@ after 3 steps is printed):
   ``select`` on ``i`` instead of stacking the columns (a ``concatenate``,
   which XLA:CPU will not fuse into the moments' loops): no temporary, every
   entry evaluates its whole group's polynomials (``pauli.evaluate_columns``);
-  also with interleaved moments.
+  also with interleaved and with packed moments.
 
 Each row gives the entry computation's fusions and while loops, XLA's
 temporary bytes, the median step (update + apply, params and state donated)
@@ -155,6 +155,21 @@ def split_step(rule):
   return step
 
 
+def packed_step(rule):
+  """``qsgd``'s packed moments (one complex array) with another way to
+  evaluate the circuit."""
+
+  def step(p, state, g):
+    pair, count = state
+    count = optax.safe_increment(count)
+    gp = modulate_leaf(rule, "factor", g, p, LAM)
+    mu = (1 - B1) * gp + B1 * jnp.real(pair)
+    pair = lax.optimization_barrier(lax.complex(mu, (1 - B2) * gp * gp + B2 * jnp.imag(pair)))
+    return adam_params(p, jnp.real(pair), jnp.imag(pair), count), (pair, count)
+
+  return step
+
+
 def variants(entanglement, layers):
   """name -> (jitted donated step, its initial state) for one flat leaf."""
   rule = rule_for(entanglement, layers)
@@ -177,6 +192,8 @@ def variants(entanglement, layers):
     selected = select_rule(entanglement, layers)
     out["select columns"] = (jit(split_step(selected)), split)
     out["select columns, interleaved"] = (jit(interleaved_step(selected)), pair)
+    packed = lambda p: (jnp.zeros(p.shape, jnp.complex64), jnp.zeros([], jnp.int32))
+    out["select columns, packed"] = (jit(packed_step(selected)), packed)
   return out
 
 
