@@ -20,6 +20,12 @@ def x64():
     yield
 
 
+# Tests that start processes of simulated CPU devices (or several processes)
+# joined by collectives share one pytest-xdist worker: two such jobs at once on
+# 2 cores starved XLA:CPU's collective rendezvous past its 40 s limit.
+CPU_COLLECTIVES = pytest.mark.xdist_group("cpu_collectives")
+
+
 @pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
 def pytest_collection_modifyitems(items):
   """Keeps the tests that share a module- or session-scoped fixture on one
@@ -37,5 +43,5 @@ def pytest_collection_modifyitems(items):
       for defs in info.name2fixturedefs.values()
       if defs
     )
-    if shared:
+    if shared and item.get_closest_marker("xdist_group") is None:
       item.add_marker(pytest.mark.xdist_group(item.module.__name__))

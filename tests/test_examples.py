@@ -5,11 +5,19 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CPU_COLLECTIVES
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
-@pytest.mark.parametrize("name", sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py")))
+# These simulate 8 devices or start several processes (see conftest.CPU_COLLECTIVES).
+COLLECTIVES = {"sharded_finetune.py", "multihost_finetune.py"}
+NAMES = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
+
+
+@pytest.mark.parametrize(
+  "name", [pytest.param(n, marks=CPU_COLLECTIVES) if n in COLLECTIVES else n for n in NAMES]
+)
 def test_example_runs(name):
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   result = subprocess.run(

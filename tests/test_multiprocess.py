@@ -20,6 +20,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from conftest import CPU_COLLECTIVES
+
+pytestmark = CPU_COLLECTIVES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

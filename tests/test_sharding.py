@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+from conftest import CPU_COLLECTIVES
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@CPU_COLLECTIVES
 def test_multidevice_suite():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
   result = subprocess.run(
