@@ -26,13 +26,21 @@ import optax
 _COMPLEX = {jnp.dtype(jnp.float32): jnp.complex64, jnp.dtype(jnp.float64): jnp.complex128}
 
 
+class MomentPair(NamedTuple):
+  """A 16-bit leaf's two moments, kept apart (a type of its own, so that a
+  tuple in the parameters' tree is never taken for one)."""
+
+  mu: jax.Array
+  nu: jax.Array
+
+
 class ScaleByPackedAdamState(NamedTuple):
   """State of :func:`scale_by_packed_adam`.
 
   Attributes:
     count: number of updates so far (int32).
-    mu_nu: per leaf, ``mu + 1j * nu`` (float32 and float64 leaves), the pair
-      ``(mu, nu)`` (bfloat16, float16) or ``None`` (no moments). Shaped and
+    mu_nu: per leaf, ``mu + 1j * nu`` (float32 and float64 leaves), a
+      :class:`MomentPair` (bfloat16, float16) or ``None`` (no moments). Shaped and
       sharded like the parameters, so ``optax.tree.map_params`` hands the
       complex arrays to its function too (a sharding or a shape-preserving map
       suits them; a cast to a real dtype would drop ``nu``).
@@ -47,20 +55,22 @@ def _zeros(p: Any) -> Any:
     return None
   if p.dtype in _COMPLEX:
     return jnp.zeros_like(p, dtype=_COMPLEX[p.dtype])
-  return (jnp.zeros_like(p), jnp.zeros_like(p))
+  return MomentPair(jnp.zeros_like(p), jnp.zeros_like(p))
 
 
-def _unpack(mu_nu: Any) -> tuple[jax.Array, jax.Array]:
-  return mu_nu if isinstance(mu_nu, tuple) else (jnp.real(mu_nu), jnp.imag(mu_nu))
+def _unpack(mu_nu: Any) -> MomentPair:
+  if isinstance(mu_nu, MomentPair):
+    return mu_nu
+  return MomentPair(jnp.real(mu_nu), jnp.imag(mu_nu))
 
 
 def moments(state: ScaleByPackedAdamState) -> tuple[optax.Updates, optax.Updates]:
   """``(mu, nu)``, Adam's two moments, as trees like the parameters
   (``None`` where a leaf has none)."""
-  is_pair = lambda x: x is None or isinstance(x, tuple)
-  pairs = jax.tree.map(lambda x: None if x is None else _unpack(x), state.mu_nu, is_leaf=is_pair)
-  mu = jax.tree.map(lambda x: None if x is None else x[0], pairs, is_leaf=is_pair)
-  nu = jax.tree.map(lambda x: None if x is None else x[1], pairs, is_leaf=is_pair)
+  is_pair = lambda x: isinstance(x, MomentPair)
+  pairs = jax.tree.map(_unpack, state.mu_nu, is_leaf=is_pair)
+  mu = jax.tree.map(lambda x: x.mu, pairs, is_leaf=is_pair)
+  nu = jax.tree.map(lambda x: x.nu, pairs, is_leaf=is_pair)
   return mu, nu
 
 
@@ -112,13 +122,13 @@ def scale_by_packed_adam(
     old_mu, old_nu = _unpack(mu_nu)
     mu = optax.tree.update_moment(g, old_mu, b1, 1).astype(old_mu.dtype)
     nu = optax.tree.update_moment_per_elem_norm(g, old_nu, b2, 2).astype(old_nu.dtype)
-    if not isinstance(mu_nu, tuple):
+    if not isinstance(mu_nu, MomentPair):
       # The barrier keeps XLA from rewriting real(complex(mu, nu)) to mu, which
       # would hand mu and nu to a second loop (recomputing the gradient there).
       mu_nu = jax.lax.optimization_barrier(jax.lax.complex(mu, nu))
       mu, nu = _unpack(mu_nu)
     else:
-      mu_nu = (mu, nu)
+      mu_nu = MomentPair(mu, nu)
     mu_hat = optax.tree.bias_correction(mu, b1, count)
     nu_hat = optax.tree.bias_correction(nu, b2, count)
     return mu_hat / (jnp.sqrt(nu_hat + eps_root) + eps), mu_nu
@@ -142,4 +152,4 @@ def scale_by_packed_adam(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
-__all__ = ["ScaleByPackedAdamState", "moments", "scale_by_packed_adam"]
+__all__ = ["MomentPair", "ScaleByPackedAdamState", "moments", "scale_by_packed_adam"]

@@ -9,7 +9,12 @@ import optax
 import pytest
 
 import qsgd_optax
-from qsgd_optax.packed_adam import ScaleByPackedAdamState, moments, scale_by_packed_adam
+from qsgd_optax.packed_adam import (
+  MomentPair,
+  ScaleByPackedAdamState,
+  moments,
+  scale_by_packed_adam,
+)
 
 SHAPES = [(), (5,), (3, 7), (2, 3, 5)]
 HYPER = dict(b1=0.8, b2=0.95, eps=1e-6, eps_root=1e-9)
@@ -59,7 +64,7 @@ def test_same_updates_and_moments_as_optax(dtype, x64):
   if dtype in (jnp.float32, jnp.float64):
     assert packed.dtype == jnp.result_type(dtype, jnp.complex64) and packed.shape == (5,)
   else:
-    assert isinstance(packed, tuple) and packed[0].dtype == dtype
+    assert isinstance(packed, MomentPair) and packed.mu.dtype == dtype
 
 
 def test_other_leaves_pass_through():
@@ -74,6 +79,21 @@ def test_other_leaves_pass_through():
   ref = optax.scale_by_adam()
   want, _ = ref.update({"f": grads["f"]}, ref.init({"f": params["f"]}))
   assert_close(updates["f"], want["f"], jnp.float32)
+
+
+def test_moments_of_a_tuple_of_parameters():
+  """A tuple in the parameters' tree is a container, not a leaf's moments."""
+  params = (jnp.ones(3), jnp.ones(2, jnp.bfloat16))
+  grads = (jnp.full(3, 0.5), jnp.full(2, 0.5, jnp.bfloat16))
+  tx, ref = scale_by_packed_adam(), optax.scale_by_adam()
+  _, state = tx.update(grads, tx.init(params))
+  _, want = ref.update(grads, ref.init(params))
+  mu, nu = moments(state)
+  for got, exp in ((mu, want.mu), (nu, want.nu)):
+    assert isinstance(got, tuple) and len(got) == 2
+    for a, b in zip(got, exp):
+      assert a.dtype == b.dtype and a.shape == b.shape
+      np.testing.assert_array_equal(np.asarray(a, np.float64), np.asarray(b, np.float64))
 
 
 def test_wrappers_and_vmap():
