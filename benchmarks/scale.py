@@ -59,11 +59,11 @@ LR, WEIGHT_DECAY = 3e-4, 1e-4
 def candidates(names):
   all_ = {
     "adamw": lambda: optax.adamw(LR, weight_decay=WEIGHT_DECAY),
-    "qsgd": lambda: qsgd_optax.qsgd(LR, 0.5, weight_decay=WEIGHT_DECAY),
+    "qsgd": lambda: qsgd_optax.qsgd(LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY),
     "qsgd(direction)": lambda: qsgd_optax.qsgd(
-      LR, 0.5, weight_decay=WEIGHT_DECAY, placement="direction"
+      LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, placement="direction"
     ),
-    "qsgd(ring)": lambda: qsgd_optax.qsgd(LR, 0.5, weight_decay=WEIGHT_DECAY, entanglement="ring"),
+    "qsgd(ring)": lambda: qsgd_optax.qsgd(LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, entanglement="ring"),
   }
   return {n: all_[n]() for n in names}
 

@@ -4,8 +4,7 @@ The optimizer core lives in this package: the circuit as data
 (:mod:`~qsgd_optax.circuit`), ways to evaluate it
 (:mod:`~qsgd_optax.backends`), the per-leaf rule
 (:mod:`~qsgd_optax.modulation`), the transformation
-(:mod:`~qsgd_optax.superpose`), the Adam it runs with
-(:mod:`~qsgd_optax.packed_adam`), the optimizer alias
+(:mod:`~qsgd_optax.superpose`), the optimizer alias
 (:mod:`~qsgd_optax.alias`) and a diagnostic (:mod:`~qsgd_optax.diagnostics`).
 The paper's models are in :mod:`qsgd_optax.nn` and its experiments in
 :mod:`qsgd_optax.experiments`; importing ``qsgd_optax`` imports neither (nor PennyLane).
@@ -15,20 +14,22 @@ References:
   <https://arxiv.org/abs/2511.01918>`_, 2025.
 """
 
-from qsgd_optax.alias import PLACEMENTS, qsgd
+from qsgd_optax.alias import PLACEMENTS, ScaleByQSGDState, qsgd, scale_by_qsgd
 from qsgd_optax.circuit import Gate, PerturbationCircuit, entangling_pairs
 from qsgd_optax.drawing import draw
 from qsgd_optax.superpose import SuperposeState, superpose
 
-__version__ = "0.2.0"
+__version__ = "0.4.0"
 
 __all__ = [
   "PLACEMENTS",
   "Gate",
   "PerturbationCircuit",
+  "ScaleByQSGDState",
   "SuperposeState",
   "draw",
   "entangling_pairs",
   "qsgd",
+  "scale_by_qsgd",
   "superpose",
 ]

@@ -1,8 +1,10 @@
 """Argument checks shared by the transformations, run when they are built.
 
 Each raises a ``TypeError`` or ``ValueError`` naming the argument and the
-allowed values. Traced values (under ``optax.inject_hyperparams`` inside
-``jit``) cannot be checked and pass through.
+allowed values. A float hyperparameter may be a schedule or, under
+``optax.inject_hyperparams`` inside ``jit``, a tracer: neither can be checked
+here and both pass through. The circuit's shape (``n_qubits``, ``layers``) must
+be a Python int.
 """
 
 from __future__ import annotations
@@ -23,26 +25,63 @@ def is_traced(x: Any) -> bool:
   return isinstance(x, jax.core.Tracer)
 
 
-def static_int(value: Any, name: str, low: int = 1) -> Optional[int]:
-  """``value`` as a Python int >= ``low``; ``None`` if it is a tracer.
+def static_int(value: Any, name: str, low: int = 1) -> int:
+  """``value`` as a Python int >= ``low``.
 
-  Tracers happen under ``optax.inject_hyperparams``, which turns every numeric
-  argument into a traced array inside ``jit``; the circuit then comes from the
-  state, recorded when ``init`` saw concrete values.
+  A jax array is refused, concrete or traced: ``optax.inject_hyperparams``
+  passes every numeric argument as one (concrete in ``init``, traced in a
+  jitted ``update``), so accepting it would make eager and jitted code differ.
   """
-  if is_traced(value):
-    return None
-  if (
-    isinstance(value, (jax.Array, np.ndarray))
-    and value.ndim == 0
-    and jnp.issubdtype(value.dtype, jnp.integer)
-  ):
-    value = int(value)
+  if isinstance(value, jax.Array):
+    raise TypeError(
+      f"{name} fixes the circuit's shape and must be a Python int, got a jax array. "
+      f"Under optax.inject_hyperparams, name it in static_args, e.g. "
+      f"optax.inject_hyperparams(qsgd, static_args=('n_qubits', 'layers'))."
+    )
+  if isinstance(value, np.ndarray) and value.ndim == 0:
+    value = value.item()
   if isinstance(value, bool) or not isinstance(value, numbers.Integral):
     raise TypeError(f"{name} must be an int >= {low}, got {value!r}.")
   if value < low:
     raise ValueError(f"{name} must be an int >= {low}, got {value}.")
   return int(value)
+
+
+def _concrete_float(value: Any, name: str, what: str) -> Optional[float]:
+  """``value`` as a float, or ``None`` for a schedule or a tracer."""
+  if callable(value) or is_traced(value):
+    return None
+  try:
+    return float(value)
+  except (TypeError, ValueError) as e:
+    raise TypeError(f"{name} must be {what}, got {value!r}.") from e
+
+
+def hyperparameter(
+  value: Any, name: str, *, low: float = -math.inf, high: float = math.inf, below_high: bool = False
+) -> None:
+  """A finite float in ``[low, high]`` (``[low, high)`` with ``below_high``),
+  or a schedule."""
+  right = ")" if below_high else "]"
+  span = f"a finite float in [{low:g}, {high:g}{right}"
+  if math.isinf(low) and math.isinf(high):
+    span = "a finite float"
+  elif math.isinf(high):
+    span = f"a finite float >= {low:g}"
+  x = _concrete_float(value, name, span + " or a schedule")
+  if x is None:
+    return
+  inside = math.isfinite(x) and low <= x and (x < high if below_high else x <= high)
+  if not inside:
+    raise ValueError(f"{name} must be {span}, got {value!r}.")
+
+
+def adam(b1: Any, b2: Any, eps: Any, eps_root: Any) -> None:
+  """Adam's hyperparameters: ``b1``, ``b2`` in [0, 1), ``eps``, ``eps_root`` >= 0."""
+  hyperparameter(b1, "b1", low=0.0, high=1.0, below_high=True)
+  hyperparameter(b2, "b2", low=0.0, high=1.0, below_high=True)
+  hyperparameter(eps, "eps", low=0.0)
+  hyperparameter(eps_root, "eps_root", low=0.0)
 
 
 def weight(quantum_weight: Any, bound: Optional[float] = None) -> None:
@@ -77,7 +116,8 @@ def key(value: Any) -> jax.Array:
   ):
     return jax.random.key_data(value)
   if isinstance(value, (jax.Array, np.ndarray)) and value.shape == (2,):
-    return jnp.asarray(value, jnp.uint32)
+    # A fresh array per state: donating one state must not delete another's key.
+    return jnp.array(value, jnp.uint32, copy=True)
   if (
     is_traced(value)
     or (isinstance(value, numbers.Integral) and not isinstance(value, bool))

@@ -1,9 +1,9 @@
-"""The whole optimizer as one alias, like ``optax.adamw``."""
+"""The optimizer: ``optax.adamw`` with the circuit's perturbation, on optax's own Adam state."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -11,123 +11,212 @@ import optax
 
 from qsgd_optax import _checks
 from qsgd_optax.circuit import Entanglement
-from qsgd_optax.packed_adam import scale_by_packed_adam
-from qsgd_optax.superpose import CircuitOptions, perturbation
+from qsgd_optax.superpose import CircuitOptions, perturb, require_params, step_key
 
 PLACEMENTS = ("gradient", "update", "direction")
 
+# The direction placement scales Adam's step by 1 + lambda * m with |m| <= 1;
+# a schedule's (or an injected) lambda is clipped here so the factor stays > 0.
+_DIRECTION_CLIP = 0.99
 
-def _sum_of(
-  a: optax.GradientTransformation, b: optax.GradientTransformation
+
+class ScaleByQSGDState(NamedTuple):
+  """State of :func:`scale_by_qsgd`.
+
+  Attributes:
+    adam: ``optax.scale_by_adam``'s state, ``(count, mu, nu)``, unchanged:
+      ``optax.tree.get(state, "mu")`` finds the first moment, and an
+      ``optax.adamw`` state's moments carry over with ``optax.tree.set``.
+    key: raw ``uint32`` PRNG key, split every step when ``shots`` is set.
+  """
+
+  adam: optax.ScaleByAdamState
+  key: jax.Array
+
+
+def scale_by_qsgd(
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  eps_root: float = 0.0,
+  mu_dtype: Optional[Any] = None,
+  *,
+  nesterov: bool = False,
+  quantum_weight: optax.ScalarOrSchedule = 0.5,
+  placement: str = "gradient",
+  n_qubits: int = CircuitOptions.n_qubits,
+  entanglement: Entanglement = CircuitOptions.entanglement,
+  layers: int = CircuitOptions.layers,
+  coverage: str = CircuitOptions.coverage,
+  backend: str = CircuitOptions.backend,
+  shots: Optional[int] = CircuitOptions.shots,
+  key: Union[int, jax.Array] = CircuitOptions.key,
+  circuit: Optional[Callable[[jax.Array], Any]] = CircuitOptions.circuit,
 ) -> optax.GradientTransformationExtraArgs:
-  """Applies ``a`` and ``b`` to the same input and adds their outputs."""
-  a = optax.with_extra_args_support(a)
-  b = optax.with_extra_args_support(b)
+  r"""``optax.scale_by_adam`` with the circuit's modulation ``m(theta)`` at one placement.
 
-  def init_fn(params: optax.Params) -> tuple[optax.OptState, optax.OptState]:
-    return (a.init(params), b.init(params))
+  ============  ==========================================================
+  placement     direction
+  ============  ==========================================================
+  gradient      ``adam(g * (1 + lambda * m))``
+  update        ``adam(g) + lambda * m * g`` (the paper's literal rule)
+  direction     ``adam(g) * (1 + lambda * m)``, ``|lambda| < 1``
+  ============  ==========================================================
+
+  ``quantum_weight`` schedules are evaluated at Adam's step count. Which
+  placement to use: :doc:`/guide/placement`.
+
+  Args:
+    b1: decay rate of the first moment.
+    b2: decay rate of the second moment.
+    eps: added to the denominator's square root.
+    eps_root: added to the second moment inside the square root.
+    mu_dtype: dtype of the first moment (``None``: the parameters').
+    nesterov: whether to use Nesterov momentum, as in ``optax.scale_by_adam``.
+    quantum_weight: ``lambda``, a float or a schedule.
+    placement: ``"gradient"``, ``"update"`` or ``"direction"``.
+    n_qubits: qubits per circuit, as in :func:`~qsgd_optax.superpose`.
+    entanglement: the CNOT pattern, as in :func:`~qsgd_optax.superpose`.
+    layers: rotation and entangling layers, as in :func:`~qsgd_optax.superpose`.
+    coverage: which entries are modulated, as in :func:`~qsgd_optax.superpose`.
+    backend: how the circuit is evaluated, as in :func:`~qsgd_optax.superpose`.
+    shots: measurement shots, as in :func:`~qsgd_optax.superpose`.
+    key: seed or PRNG key for ``shots``.
+    circuit: a user circuit, as in :func:`~qsgd_optax.superpose`.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import qsgd_optax
+    >>> tx = qsgd_optax.scale_by_qsgd(quantum_weight=0.0)
+    >>> params = jnp.array([0.3, -1.2])
+    >>> updates, state = tx.update(jnp.array([0.5, -2.0]), tx.init(params), params)
+    >>> updates  # Adam's first step: sign(g), up to eps
+    Array([ 1., -1.], dtype=float32)
+    >>> optax.tree.get(state, "mu")
+    Array([ 0.05, -0.2 ], dtype=float32)
+
+  References:
+    Pamuk et al., `Superpositional Gradient Descent
+    <https://arxiv.org/abs/2511.01918>`_, 2025.
+
+    Kingma and Ba, `Adam: A Method for Stochastic Optimization
+    <https://arxiv.org/abs/1412.6980>`_, 2014.
+  """
+  _checks.choice(placement, "placement", PLACEMENTS)
+  _checks.adam(b1, b2, eps, eps_root)
+  _checks.weight(quantum_weight, bound=1.0 if placement == "direction" else None)
+  rule = CircuitOptions(
+    n_qubits=n_qubits,
+    entanglement=entanglement,
+    layers=layers,
+    coverage=coverage,
+    backend=backend,
+    shots=shots,
+    key=key,
+    circuit=circuit,
+  ).rule()
+  adam = optax.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+  # A constant zero weight is optax.scale_by_adam exactly, with no circuit.
+  off = not callable(quantum_weight) and not _checks.is_traced(quantum_weight) and (
+    float(quantum_weight) == 0.0
+  )
+
+  def init_fn(params: optax.Params) -> ScaleByQSGDState:
+    return ScaleByQSGDState(adam.init(params), _checks.key(key))
 
   def update_fn(
     updates: optax.Updates,
-    state: tuple[optax.OptState, optax.OptState],
+    state: ScaleByQSGDState,
     params: Optional[optax.Params] = None,
     **extra_args: Any,
-  ) -> tuple[optax.Updates, tuple[optax.OptState, optax.OptState]]:
-    ua, sa = a.update(updates, state[0], params, **extra_args)
-    ub, sb = b.update(updates, state[1], params, **extra_args)
-    return optax.tree.add(ua, ub), (sa, sb)
+  ) -> tuple[optax.Updates, ScaleByQSGDState]:
+    del extra_args
+    params = require_params(params)
+    count = state.adam.count
+    weight = quantum_weight(count) if callable(quantum_weight) else quantum_weight
+    new_key, key_now = step_key(state.key, shots)
+    if off:
+      direction, adam_state = adam.update(updates, state.adam, params)
+    elif placement == "gradient":
+      perturbed = perturb(rule, "factor", updates, params, weight, key_now)
+      direction, adam_state = adam.update(perturbed, state.adam, params)
+    elif placement == "update":
+      direction, adam_state = adam.update(updates, state.adam, params)
+      term = perturb(rule, "term", updates, params, weight, key_now)
+      direction = optax.tree.add(direction, term)
+    else:
+      weight = jnp.clip(weight, -_DIRECTION_CLIP, _DIRECTION_CLIP)
+      direction, adam_state = adam.update(updates, state.adam, params)
+      direction = perturb(rule, "factor", direction, params, weight, key_now)
+    return direction, ScaleByQSGDState(adam_state, new_key)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
 def qsgd(
   learning_rate: optax.ScalarOrSchedule,
-  quantum_weight: optax.ScalarOrSchedule = 0.5,
-  n_qubits: int = 4,
   b1: float = 0.9,
   b2: float = 0.999,
   eps: float = 1e-8,
-  weight_decay: float = 1e-4,
+  eps_root: float = 0.0,
+  mu_dtype: Optional[Any] = None,
+  weight_decay: optax.ScalarOrSchedule = 1e-4,
   mask: Optional[Union[Any, Callable[[optax.Params], Any]]] = None,
-  placement: str = "gradient",
   *,
-  entanglement: Entanglement = None,
-  layers: int = 1,
-  coverage: str = "all",
-  backend: str = "auto",
-  shots: Optional[int] = None,
-  key: Union[int, jax.Array] = 0,
-  circuit: Optional[Callable[[jax.Array], Any]] = None,
+  nesterov: bool = False,
+  quantum_weight: optax.ScalarOrSchedule = 0.5,
+  placement: str = "gradient",
+  n_qubits: int = CircuitOptions.n_qubits,
+  entanglement: Entanglement = CircuitOptions.entanglement,
+  layers: int = CircuitOptions.layers,
+  coverage: str = CircuitOptions.coverage,
+  backend: str = CircuitOptions.backend,
+  shots: Optional[int] = CircuitOptions.shots,
+  key: Union[int, jax.Array] = CircuitOptions.key,
+  circuit: Optional[Callable[[jax.Array], Any]] = CircuitOptions.circuit,
 ) -> optax.GradientTransformationExtraArgs:
-  r"""Superpositional Gradient Descent: AdamW with a quantum perturbation.
+  r"""Superpositional Gradient Descent: ``optax.adamw`` with a quantum perturbation.
 
-  Every placement is the same three parts, ``optax.chain(direction,
+  Takes what ``optax.adamw`` takes, in the same order, and the circuit's
+  options as keywords. With the default ``placement="gradient"`` each
+  gradient entry is scaled by ``1 + lambda * m(theta)``, where ``m`` is the
+  measurement of a small circuit at angles ``pi * theta`` (without
+  entanglement ``m = sin(pi * theta)``), before AdamW; the update is
+
+  .. math::
+    u = -\alpha \left(\mathrm{adam}\big(g \odot (1 + \lambda\, m(\theta))\big)
+      + w\, \theta\right).
+
+  The state holds ``optax.scale_by_adam``'s, so ``optax.tree.get(state,
+  "mu")`` reads the moments, and ``quantum_weight=0`` gives ``optax.adamw``'s
+  updates. This is ``optax.chain(scale_by_qsgd(...),
   optax.add_decayed_weights(weight_decay, mask),
-  optax.scale_by_learning_rate(learning_rate))``, with ``adam =
-  scale_by_packed_adam(b1, b2, eps)`` (``optax.scale_by_adam``'s updates,
-  both moments of a leaf in one array, so that XLA:CPU writes them in one
-  loop that evaluates the circuit once: :mod:`qsgd_optax.packed_adam`) and
-  ``superpose`` built from the same circuit options; only ``direction``
-  differs:
-
-  ============  ==============================================================
-  placement     direction
-  ============  ==============================================================
-  gradient      ``chain(superpose, adam)``: perturb the raw gradient
-  update        ``adam + lambda * m(theta) * g``: the paper's literal rule
-  direction     ``chain(adam, superpose)``, ``|lambda| < 1``
-  ============  ==============================================================
-
-  ``placement="gradient"`` (default) is therefore
-  ``optax.chain(superpose(...), optax.adamw(...))`` in value. Adam normalises
-  the perturbed gradient, so the step size stays bounded by the learning rate
-  whatever ``quantum_weight`` and the gradient's scale.
-
-  ``placement="update"`` is the paper's literal rule
-
-  .. math::
-    \theta_{t+1} = \theta_t - \alpha \left(\frac{\hat m_t}{\sqrt{\hat v_t}
-      + \epsilon} + \lambda\, Q(\theta_t, g_t)\right)
-      - \alpha\, w\, \theta_t,
-    \qquad Q(\theta, g)_i = m_i(\theta)\, g_i,
-
-  with decoupled weight decay ``w``. Its perturbation is *not* normalised:
-  where ``|lambda * g| > 1`` it can cancel the Adam step (whose size is about
-  1), and in every period of ``sin(pi * theta)`` there is then a point where
-  ``lambda * m(theta) * g = -m_hat / sqrt(v_hat)``: a false stationary point.
-  On ``sum((x - [1, -1, 1])**2)`` from ``[-1, 10, 1]`` (lr 1e-2, lambda 0.5)
-  it stays at ``x ~ [-0.81, 9.97, 1]`` after 30k steps, and it diverges on
-  Rosenbrock, where the default placement converges (``tests/test_alias.py``).
-  Prefer the default unless reproducing the paper verbatim.
-
-  ``placement="direction"`` multiplies Adam's *normalised* step by the
-  modulation, per coordinate:
-
-  .. math::
-    \theta_{t+1} = \theta_t - \alpha \left(1 + \lambda\, m(\theta_t)\right)
-      \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} - \alpha\, w\, \theta_t,
-
-  i.e. ``chain(scale_by_adam, superpose, add_decayed_weights,
-  scale_by_learning_rate)``. This is the paper's stated intent (boost or damp
-  each parameter's step in a wave-like way) in a form Adam's normalisation
-  cannot undo: under ``"gradient"`` a positive per-coordinate rescaling of
-  the gradient largely cancels in ``m_hat / sqrt(v_hat)``, and under
-  ``"update"`` the added term is ``lambda * m * g``, tiny beside Adam's O(1)
-  step when gradients are small. For ``|lambda| < 1`` the factor stays in
-  ``(0, 2)``, so the step never changes sign and there is no false stationary
-  point. A constant ``quantum_weight`` with ``|lambda| >= 1`` raises a
-  ``ValueError``; a schedule's values are clipped to ``[-0.99, 0.99]``.
+  optax.scale_by_learning_rate(learning_rate))``. Guide: :doc:`/guide/use`.
 
   Args:
     learning_rate: a float or a schedule.
-    quantum_weight: ``lambda``, a float or a schedule.
-    n_qubits: qubits per circuit.
-    b1, b2, eps: Adam's parameters.
-    weight_decay: decoupled weight decay.
+    b1: decay rate of the first moment, in [0, 1).
+    b2: decay rate of the second moment, in [0, 1).
+    eps: added to the denominator's square root, at least 0.
+    eps_root: added to the second moment inside the square root, at least 0.
+    mu_dtype: dtype of the first moment (``None``: the parameters').
+    weight_decay: decoupled weight decay, at least 0, or a schedule.
     mask: which parameters get weight decay, as in ``optax.adamw``.
-    placement: ``"gradient"``, ``"update"`` or ``"direction"`` (see above).
-    entanglement, layers, coverage, backend, shots, key, circuit: the
-      perturbation circuit, as in :func:`superpose`.
+    nesterov: whether to use Nesterov momentum, as in ``optax.adamw``.
+    quantum_weight: ``lambda``, a float or a schedule.
+    placement: ``"gradient"``, ``"update"`` or ``"direction"`` (:func:`scale_by_qsgd`).
+    n_qubits: qubits per circuit, as in :func:`~qsgd_optax.superpose`.
+    entanglement: the CNOT pattern, as in :func:`~qsgd_optax.superpose`.
+    layers: rotation and entangling layers, as in :func:`~qsgd_optax.superpose`.
+    coverage: which entries are modulated, as in :func:`~qsgd_optax.superpose`.
+    backend: how the circuit is evaluated, as in :func:`~qsgd_optax.superpose`.
+    shots: measurement shots, as in :func:`~qsgd_optax.superpose`.
+    key: seed or PRNG key for ``shots``.
+    circuit: a user circuit, as in :func:`~qsgd_optax.superpose`.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -149,32 +238,34 @@ def qsgd(
   References:
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
+
+    Loshchilov and Hutter, `Decoupled Weight Decay Regularization
+    <https://arxiv.org/abs/1711.05101>`_, 2019.
   """
-  _checks.choice(placement, "placement", PLACEMENTS)
-  options = CircuitOptions.of(locals())
-  adam = scale_by_packed_adam(b1, b2, eps)
-  if placement == "gradient":
-    direction = optax.chain(perturbation(quantum_weight, options), adam)
-  elif placement == "update":
-    direction = _sum_of(adam, perturbation(quantum_weight, options, combine="term"))
-  else:
-    direction = optax.chain(adam, perturbation(_below_one(quantum_weight), options))
+  _checks.hyperparameter(learning_rate, "learning_rate")
+  _checks.hyperparameter(weight_decay, "weight_decay", low=0.0)
   return optax.chain(
-    direction,
+    scale_by_qsgd(
+      b1,
+      b2,
+      eps,
+      eps_root,
+      mu_dtype,
+      nesterov=nesterov,
+      quantum_weight=quantum_weight,
+      placement=placement,
+      n_qubits=n_qubits,
+      entanglement=entanglement,
+      layers=layers,
+      coverage=coverage,
+      backend=backend,
+      shots=shots,
+      key=key,
+      circuit=circuit,
+    ),
     optax.add_decayed_weights(weight_decay, mask),
     optax.scale_by_learning_rate(learning_rate),
   )
 
 
-def _below_one(quantum_weight: optax.ScalarOrSchedule) -> optax.ScalarOrSchedule:
-  """The direction placement's weight: a constant must satisfy ``|lambda| < 1``
-  (the factor ``1 + lambda * m`` then stays in ``(0, 2)``); a schedule's or a
-  traced value is clipped to ``[-0.99, 0.99]``."""
-  _checks.weight(quantum_weight, bound=1.0)
-  clip = lambda w: jnp.clip(w, -0.99, 0.99)
-  if callable(quantum_weight):
-    return lambda count: clip(quantum_weight(count))
-  return clip(quantum_weight) if _checks.is_traced(quantum_weight) else quantum_weight
-
-
-__all__ = ["PLACEMENTS", "qsgd"]
+__all__ = ["PLACEMENTS", "ScaleByQSGDState", "qsgd", "scale_by_qsgd"]

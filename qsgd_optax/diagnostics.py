@@ -78,7 +78,7 @@ def update_change(
   perturbation does to one step, along the trajectory you would train on.
 
   Args:
-    tx: the perturbed optimizer, e.g. ``qsgd_optax.qsgd(1e-3, 0.5)``.
+    tx: the perturbed optimizer, e.g. ``qsgd_optax.qsgd(1e-3, quantum_weight=0.5)``.
     base: the optimizer it perturbs, e.g. ``optax.adamw(1e-3, weight_decay=1e-4)``
       (use the same hyperparameters).
     grad_fn: ``(params, step) -> grads``, traceable by ``jax.jit`` (``step``
@@ -96,8 +96,8 @@ def update_change(
     >>> params = {"w": jnp.linspace(-1.0, 1.0, 8)}
     >>> grad_fn = lambda p, i: jax.grad(lambda q: jnp.sum((q["w"] - 0.3) ** 2))(p)
     >>> base = optax.adamw(1e-2, weight_decay=1e-4)
-    >>> grad_place = qsgd_optax.qsgd(1e-2, 0.5, placement="gradient")
-    >>> direction = qsgd_optax.qsgd(1e-2, 0.5, placement="direction")
+    >>> grad_place = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement="gradient")
+    >>> direction = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement="direction")
     >>> float(update_change(grad_place, base, grad_fn, params).relative[0]) < 1e-6
     True
     >>> float(update_change(direction, base, grad_fn, params).relative[0]) > 0.1

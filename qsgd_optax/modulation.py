@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsgd_optax.backends import Expectations, analytic
+from qsgd_optax.backends import Backend, analytic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,15 +28,13 @@ class LeafRule:
   """How :func:`modulation` evaluates a leaf, fixed when the transformation is built.
 
   Attributes:
-    expval: the backend, turns ``(..., n_qubits)`` -> ``<Z>``.
-    elementwise: whether ``expval`` takes any shape (no grouping needed).
+    backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
     n_qubits: parameters per circuit.
     coverage: ``"all"`` or ``"leading"``.
     shots: ``None`` (exact) or the number of measurement shots.
   """
 
-  expval: Expectations
-  elementwise: bool
+  backend: Backend
   n_qubits: int
   coverage: str = "all"
   shots: Optional[Any] = None
@@ -53,23 +51,72 @@ def is_modulated(g: Any, p: Any) -> bool:
   )
 
 
-def grouped(fn: Expectations, n: int, t: jax.Array) -> jax.Array:
-  """Applies ``fn`` to consecutive groups of ``n`` along the last axis.
+def _padded(t: jax.Array, n: int) -> tuple[jax.Array, int]:
+  """``t`` (at least 1-D) with its last axis padded with angle 0 to a
+  multiple of ``n``, and the original length."""
+  length = t.shape[-1]
+  pad = -length % n
+  if pad:
+    t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
+  return t, length
+
+
+def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+  """``"columns"``: the last axis viewed as ``(groups, n)``, one circuit per row."""
+  groups = t.shape[-1] // n
+  z = backend.expectations(t.reshape((*t.shape[:-1], groups, n)))
+  return z.reshape(t.shape)
+
+
+def _by_strides(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+  """``"strided"``: qubit ``j``'s angles are every ``n``-th entry from ``j``;
+  the outputs are interleaved back."""
+  assert backend.columns is not None
+  out = backend.columns([t[..., j::n] for j in range(n)])
+  return jnp.stack(out, axis=-1).reshape(t.shape)
+
+
+def _by_shifts(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+  """``"shifted"``: no reshape at all. Entry ``i`` sits at position
+  ``k = i % n`` of its group, whose qubit ``j`` is entry ``i - k + j``; each
+  position's output is evaluated on the whole axis from shifted copies of it
+  and selected where it applies (``n`` times the arithmetic, no temporary)."""
+  assert backend.columns is not None
+  length = t.shape[-1]
+  edge = [(0, 0)] * (t.ndim - 1) + [(n - 1, n - 1)]
+  wide = jnp.pad(t, edge)
+  shifted = lambda d: jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1)
+  position = jax.lax.broadcasted_iota(jnp.int32, t.shape, t.ndim - 1) % n
+  out = jnp.zeros_like(t)
+  for k in range(n):
+    z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
+    out = jnp.where(position == k, z_k, out)
+  return out
+
+
+# How a leaf's last axis is split into circuits: candidate formulations of the
+# same values, for XLA to fuse into the optimizer's loop (benchmarks/grouping.py
+# compares them per platform). Only closed-form backends have columns.
+GROUPINGS: dict[str, Callable[[Backend, int, jax.Array], jax.Array]] = {
+  "columns": _by_groups,
+  "strided": _by_strides,
+  "shifted": _by_shifts,
+}
+grouping = "columns"  # Measured choice for every platform until a device run says otherwise.
+
+
+def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+  """Evaluates ``backend`` on consecutive groups of ``n`` along the last axis.
 
   The last axis is padded (with angle 0) to a multiple of ``n``; the padded
-  outputs are dropped. Only the last axis is reshaped, so sharded leading
+  outputs are dropped. Only the last axis is touched, so sharded leading
   axes keep their sharding.
   """
   shape = t.shape
-  t = t.reshape(1) if t.ndim == 0 else t
-  length = t.shape[-1]
-  groups = -(-length // n)
-  pad = groups * n - length
-  if pad:
-    t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
-  z = fn(t.reshape((*t.shape[:-1], groups, n)))
-  z = z.reshape((*t.shape[:-1], groups * n))
-  return (z[..., :length] if pad else z).reshape(shape)
+  t, length = _padded(t.reshape(1) if t.ndim == 0 else t, n)
+  how = grouping if backend.columns is not None else "columns"
+  z = GROUPINGS[how](backend, n, t)
+  return z[..., :length].reshape(shape)
 
 
 def _leading_index(shape: tuple[int, ...], n: int) -> Any:
@@ -85,11 +132,11 @@ def expectations(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> 
   t = analytic.reduce_turns(theta)
   if rule.coverage == "leading":
     head = t[_leading_index(t.shape, rule.n_qubits)].reshape(-1)
-    z = grouped(rule.expval, rule.n_qubits, head)
-  elif rule.elementwise:
-    z = rule.expval(t)
+    z = grouped(rule.backend, rule.n_qubits, head)
+  elif rule.backend.elementwise:
+    z = rule.backend.expectations(t)
   else:
-    z = grouped(rule.expval, rule.n_qubits, t)
+    z = grouped(rule.backend, rule.n_qubits, t)
   if rule.shots is None:
     return z
   if key is None:
@@ -124,14 +171,15 @@ def modulate_leaf(
   key: Optional[jax.Array] = None,
 ) -> Any:
   """``g * (1 + weight * m(p))`` (``combine="factor"``) or ``weight * m(p) * g``
-  (``"term"``), in ``g``'s dtype; other leaves unchanged.
+  (``"term"``), in ``g``'s dtype; other leaves unchanged (``"factor"``) or
+  zero (``"term"``).
 
   Computed in at least float32. A finite result stays finite (clipped to the
   dtype's largest value); an infinite ``g`` stays infinite, so
   ``optax.apply_if_finite`` still sees it.
   """
   if not is_modulated(g, p):
-    return g
+    return g if combine == "factor" or g is None else jnp.zeros_like(g)
   cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
   lam_m = jnp.asarray(weight, cdtype) * modulation(rule, p.astype(cdtype), key)
   gc = g.astype(cdtype)
@@ -143,6 +191,7 @@ def modulate_leaf(
 
 __all__ = [
   "COMBINES",
+  "GROUPINGS",
   "LeafRule",
   "expectations",
   "grouped",

@@ -36,3 +36,14 @@ def inexact_dots(jaxpr):
 def low_precision_dots(jaxpr):
   """The inexact ``dot_general`` equations that do not ask for ``HIGHEST``."""
   return [eqn for eqn in inexact_dots(jaxpr) if eqn.params.get("precision") != HIGHEST]
+
+
+def primitives(jaxpr):
+  """The names of every equation's primitive, sub-jaxprs included."""
+  jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+  for eqn in jaxpr.eqns:
+    yield eqn.primitive.name, eqn
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (tuple, list)) else (param,):
+        if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+          yield from primitives(sub)

@@ -30,7 +30,7 @@ def train(tx, x0, loss, steps):
 # Adam at a constant learning rate jitters in Rosenbrock's valley: decay it.
 LR = optax.cosine_decay_schedule(2e-2, 20_000)
 OPTIMIZERS = {
-  "qsgd": lambda: qsgd(LR, 0.5),
+  "qsgd": lambda: qsgd(LR, quantum_weight=0.5),
   "chain": lambda: optax.chain(superpose(0.5), optax.adamw(LR)),
   "chain-ring": lambda: optax.chain(superpose(0.5, 2, entanglement="ring"), optax.adamw(LR)),
 }
@@ -52,18 +52,18 @@ def test_literal_rule_stalls_where_gradient_placement_converges():
   """The issue's claim, confirmed: with |lambda g| > 1 the unnormalised term
   cancels the Adam step at a false stationary point of every sine period."""
   x0 = jnp.array([-1.0, 10.0, 1.0])
-  x, loss = train(qsgd(1e-2, 0.5, placement="update"), x0, parabola, 30_000)
+  x, loss = train(qsgd(1e-2, quantum_weight=0.5, placement="update"), x0, parabola, 30_000)
   assert loss > 100 and abs(float(x[1]) - 10) < 0.1, x
-  _, loss = train(qsgd(1e-2, 0.5), x0, parabola, 30_000)
+  _, loss = train(qsgd(1e-2, quantum_weight=0.5), x0, parabola, 30_000)
   assert loss < 1e-6
   # Rosenbrock's larger gradients make the literal rule diverge.
-  _, loss = train(qsgd(1e-2, 0.5, placement="update"), jnp.array([-1.5, 2.0]), rosenbrock, 5_000)
+  _, loss = train(qsgd(1e-2, quantum_weight=0.5, placement="update"), jnp.array([-1.5, 2.0]), rosenbrock, 5_000)
   assert not loss < 1.0
 
 
 def test_literal_rule_converges_with_small_gradients():
   x0 = TARGET + jnp.array([0.3, -0.2, 0.1])  # |lambda g| <= 0.3 throughout.
-  _, loss = train(qsgd(1e-2, 0.5, placement="update"), x0, parabola, 3_000)
+  _, loss = train(qsgd(1e-2, quantum_weight=0.5, placement="update"), x0, parabola, 3_000)
   assert loss < 1e-6
 
 
@@ -71,7 +71,7 @@ def test_literal_rule_first_step():
   lr, lam, wd = 0.1, 0.5, 0.01
   theta = jnp.array([0.3, -1.2, 2.0, 0.75])
   g = jnp.array([0.5, -2.0, 1.0, 3.0])
-  tx = qsgd(lr, lam, weight_decay=wd, placement="update", eps=0.0)
+  tx = qsgd(lr, quantum_weight=lam, weight_decay=wd, placement="update", eps=0.0)
   updates, _ = tx.update(g, tx.init(theta), theta)
   adam_dir = np.sign(g)  # m_hat / sqrt(v_hat) at step 1.
   want = -lr * (adam_dir + lam * np.sin(np.pi * np.float64(theta)) * g) - lr * wd * theta
@@ -82,7 +82,7 @@ def test_gradient_placement_is_the_chain():
   theta = jax.random.normal(jax.random.PRNGKey(0), (3, 5))
   g = jax.random.normal(jax.random.PRNGKey(1), (3, 5))
   a, b = (
-    qsgd(1e-3, 0.5, 4, entanglement="chain"),
+    qsgd(1e-3, quantum_weight=0.5, n_qubits=4, entanglement="chain"),
     optax.chain(superpose(0.5, 4, entanglement="chain"), optax.adamw(1e-3)),
   )
   ua, _ = a.update(g, a.init(theta), theta)
@@ -90,16 +90,20 @@ def test_gradient_placement_is_the_chain():
   np.testing.assert_array_equal(ua, ub)
 
 
+STATIC = ("n_qubits", "layers")
+
+
 @pytest.mark.parametrize("placement", ["gradient", "update"])
 def test_inject_hyperparams(placement):
   theta = jnp.array([0.3, -1.2, 2.0])
-  tx = optax.inject_hyperparams(qsgd)(learning_rate=0.1, placement=placement)
+  inject = optax.inject_hyperparams(qsgd, static_args=STATIC)
+  tx = inject(learning_rate=0.1, placement=placement)
   state = tx.init(theta)
   update = jax.jit(tx.update)
   u1, state = update(jnp.ones(3), state, theta)
   state.hyperparams["learning_rate"] = jnp.asarray(0.2)
   state2 = jax.tree.map(lambda x: x, state)
-  ref = optax.inject_hyperparams(qsgd)(learning_rate=0.2, placement=placement)
+  ref = inject(learning_rate=0.2, placement=placement)
   ref_state = ref.init(theta)
   _, ref_state = ref.update(jnp.ones(3), ref_state, theta)
   u2, _ = update(jnp.ones(3), state2, theta)
@@ -108,9 +112,22 @@ def test_inject_hyperparams(placement):
   assert np.all(np.abs(u1) > 0)
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_inject_hyperparams_without_static_shape_fails_at_init(jit):
+  """One behaviour eagerly and under jit: the circuit's shape is static."""
+  tx = optax.inject_hyperparams(qsgd)(learning_rate=0.1)
+  init = jax.jit(tx.init) if jit else tx.init
+  with pytest.raises(TypeError, match=r"n_qubits .* static_args"):
+    init(jnp.ones(3))
+
+
 def test_schedules():
   theta = jnp.array([0.3, -1.2, 2.0])
-  tx = qsgd(optax.cosine_decay_schedule(0.1, 100), optax.linear_schedule(0.0, 1.0, 100), n_qubits=3)
+  tx = qsgd(
+    optax.cosine_decay_schedule(0.1, 100),
+    quantum_weight=optax.linear_schedule(0.0, 1.0, 100),
+    n_qubits=3,
+  )
   x, _ = train(tx, theta, parabola, 50)
   assert np.all(np.isfinite(x))
 
@@ -121,7 +138,7 @@ def test_bad_arguments():
   with pytest.raises(TypeError, match="unexpected keyword"):  # A typo.
     qsgd(1e-3, entanglment="ring")
   with pytest.raises(ValueError, match="quantum_weight"):
-    qsgd(1e-3, float("nan"))
+    qsgd(1e-3, quantum_weight=float("nan"))
 
 
 def test_apply_if_finite_around_qsgd():
@@ -139,7 +156,7 @@ def test_apply_if_finite_around_qsgd():
 
 def test_donating_one_state_leaves_other_states_usable():
   theta = jnp.array([0.3, -1.2, 2.0])
-  tx = qsgd(0.1, 0.5, shots=8)
+  tx = qsgd(0.1, quantum_weight=0.5, shots=8)
   first, second = tx.init(theta), tx.init(theta)
   step = jax.jit(lambda s: tx.update(jnp.ones(3), s, theta), donate_argnums=0)
   step(first)

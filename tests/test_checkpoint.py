@@ -22,7 +22,7 @@ STEPS, SPLIT = 12, 5
 
 def make_tx():
   return qsgd_optax.qsgd(
-    optax.linear_schedule(1e-2, 1e-3, STEPS), 0.5, entanglement="ring", shots=32, key=7
+    optax.linear_schedule(1e-2, 1e-3, STEPS), quantum_weight=0.5, entanglement="ring", shots=32, key=7
   )
 
 

@@ -41,7 +41,7 @@ def test_non_float_leaves_are_skipped():
 def test_matches_a_direct_computation():
   params, grad_fn = problem()
   base = optax.adamw(1e-2, weight_decay=1e-4)
-  tx = qsgd_optax.qsgd(1e-2, 0.5, placement="direction")
+  tx = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement="direction")
   out = update_change(tx, base, grad_fn, params, steps=3)
   p, s_tx, s_base = params, tx.init(params), base.init(params)
   for i in range(3):
@@ -68,7 +68,7 @@ def test_placements_rank_as_the_mechanism_says(placement, low, high):
   placement rescales the normalised step itself."""
   params, grad_fn = problem()
   base = optax.adamw(1e-2, weight_decay=1e-4)
-  tx = qsgd_optax.qsgd(1e-2, 0.5, placement=placement)
+  tx = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement=placement)
   out = update_change(tx, base, grad_fn, params, steps=20)
   assert low <= float(np.median(out.relative)) <= high
   if placement == "gradient":

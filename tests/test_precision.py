@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 from jaxprs import low_precision_dots
+from optional import pennylane_or_skip
 
 from qsgd_optax import PerturbationCircuit, qsgd
 from qsgd_optax.backends import select
@@ -28,18 +29,26 @@ CIRCUITS = [(4, None, 1), (4, "chain", 1), (4, "chain", 2), (3, "ring", 2), (5, 
 BACKENDS = ["analytic", "pauli", "statevector", "pennylane"]
 
 
-@pytest.mark.parametrize("batch", [5, 70_000], ids=["small", "chunked"])
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("config", CIRCUITS, ids=lambda c: f"{c[0]}q-{c[1]}-{c[2]}l")
+def _cases():
+  """Every (backend, circuit, batch) that can run: the analytic backend only
+  for circuits with a closed form, PennyLane's (vmapped, never chunked) small."""
+  for config in CIRCUITS:
+    circuit = PerturbationCircuit.build(*config)
+    for backend in BACKENDS:
+      if backend == "analytic" and not circuit.has_closed_form:
+        continue
+      for batch in [5] if backend == "pennylane" else [5, 70_000]:
+        size = "small" if batch == 5 else "chunked"
+        name = f"{config[0]}q-{config[1]}-{config[2]}l-{backend}-{size}"
+        yield pytest.param(backend, config, batch, id=name)
+
+
+@pytest.mark.parametrize(("backend", "config", "batch"), list(_cases()))
 def test_backend_contractions_ask_for_highest(backend, config, batch):
   circuit = PerturbationCircuit.build(*config)
-  if backend == "analytic" and not circuit.has_closed_form:
-    pytest.skip("no closed form")
   if backend == "pennylane":
-    pytest.importorskip("pennylane")
-    if batch > 5:
-      pytest.skip("PennyLane's backend is vmapped, never chunked")
-  expval, _ = select(circuit, backend)
+    pennylane_or_skip()
+  expval = select(circuit, backend).expectations
   t = jax.ShapeDtypeStruct((batch, circuit.n_qubits), jnp.float32)
   jaxpr = jax.make_jaxpr(expval)(t).jaxpr
   assert not low_precision_dots(jaxpr), low_precision_dots(jaxpr)
@@ -48,7 +57,7 @@ def test_backend_contractions_ask_for_highest(backend, config, batch):
 @pytest.mark.parametrize("placement", ["gradient", "update", "direction"])
 @pytest.mark.parametrize("backend", ["statevector", "pauli"])
 def test_optimizer_step_asks_for_highest(backend, placement):
-  tx = qsgd(1e-3, 0.5, entanglement="chain", layers=2, backend=backend, placement=placement)
+  tx = qsgd(1e-3, quantum_weight=0.5, entanglement="chain", layers=2, backend=backend, placement=placement)
   params = {"w": jnp.ones((3, 9)), "b": jnp.ones(())}
   jaxpr = jax.make_jaxpr(tx.update)(params, tx.init(params), params).jaxpr
   assert not low_precision_dots(jaxpr)

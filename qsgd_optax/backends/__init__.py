@@ -16,9 +16,8 @@ Every backend maps angles in turns ``t`` (``phi = pi * t``) of shape
 from __future__ import annotations
 
 import functools
-import importlib.util
-from collections.abc import Callable
-from typing import Optional
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Optional
 
 import jax
 
@@ -55,57 +54,108 @@ def auto_backend(circuit: PerturbationCircuit) -> str:
 
 
 Expectations = Callable[[jax.Array], jax.Array]
+Columns = Callable[[Sequence[jax.Array]], list[jax.Array]]
+
+
+class Backend(NamedTuple):
+  """A circuit's evaluation, as :func:`select` returns it.
+
+  Attributes:
+    expectations: angles ``(..., n_qubits)`` in turns -> ``<Z_i>``, same shape.
+    elementwise: whether ``expectations`` takes any shape (no grouping needed).
+    columns: the same on one array per qubit (any one shape), returning one
+      array per qubit, where the backend is a closed form (else ``None``).
+  """
+
+  expectations: Expectations
+  elementwise: bool = False
+  columns: Optional[Columns] = None
+
+
+def _analytic(circuit: PerturbationCircuit) -> Backend:
+  if not circuit.has_closed_form:
+    raise ValueError(
+      "backend='analytic' has a closed form only for layers=1 or "
+      f"entanglement=None; got layers={circuit.layers} with CNOTs "
+      f"{circuit.cnots}. Use backend='statevector' (or 'auto')."
+    )
+  columns = None if circuit.is_product else (lambda c: analytic.expectation_columns(circuit, c))
+  return Backend(lambda t: analytic.expectations(circuit, t), circuit.is_product, columns)
+
+
+def _pauli(circuit: PerturbationCircuit) -> Backend:
+  try:  # Fails here, not inside jit.
+    compiled = pauli.compile_circuit(circuit)
+  except pauli.TermLimitError as e:
+    raise pauli.TermLimitError(
+      f"backend='pauli': the closed form of {circuit} needs {e} (pauli.MAX_TERMS); "
+      "use backend='statevector' (or 'auto')."
+    ) from e
+  return Backend(
+    lambda t: pauli.expectations(circuit, t),
+    columns=lambda c: pauli.evaluate_columns(compiled, c),
+  )
+
+
+def _statevector(circuit: PerturbationCircuit) -> Backend:
+  statevector.check_qubits(circuit.n_qubits)
+  return Backend(lambda t: statevector.expectations(circuit, t))
+
+
+def _pennylane(circuit: PerturbationCircuit) -> Backend:
+  statevector.check_qubits(circuit.n_qubits)
+  pennylane.check_installed()
+  return Backend(lambda t: pennylane.expectations(circuit, t))
+
+
+_BUILDERS: dict[str, Callable[[PerturbationCircuit], Backend]] = {
+  "analytic": _analytic,
+  "pauli": _pauli,
+  "statevector": _statevector,
+  "pennylane": _pennylane,
+}
 
 
 def select(
   circuit: PerturbationCircuit,
   backend: str = "auto",
   custom: Optional[Callable[[jax.Array], object]] = None,
-) -> tuple[Expectations, bool]:
-  """The function ``t -> <Z>`` for ``circuit`` and whether it is elementwise.
+) -> Backend:
+  """How ``circuit`` is evaluated by ``backend``.
 
-  An elementwise function takes angles of any shape (no grouping needed).
-  Raises a ``ValueError`` (or ``ImportError`` for a missing PennyLane) when
-  the backend cannot run the circuit, so it can be called at build time.
+  Raises a ``ValueError`` (or ``ImportError`` for a missing or incompatible
+  PennyLane) when the backend cannot run the circuit, so it can be called at
+  build time.
 
   Args:
     circuit: the circuit.
     backend: one of :data:`BACKENDS`; ``"auto"`` is :func:`auto_backend`.
-    custom: a user circuit, angles ``(n_qubits,)`` in radians to ``<Z_i>``.
+    custom: a user circuit, angles ``(n_qubits,)`` in radians to ``<Z_i>``;
+      it replaces ``circuit`` and runs through PennyLane's JAX interface.
+
+  Returns:
+    A :class:`Backend`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends import select
+    >>> select(PerturbationCircuit.build(2), "analytic").expectations(jnp.array([0.5, 0.0]))
+    Array([-1., -0.], dtype=float32)
   """
-  n = circuit.n_qubits
   if custom is not None:
-    return (lambda t: pennylane.batched(custom, n, t)), False
+    pennylane.check_installed()
+    return Backend(lambda t: pennylane.batched(custom, circuit.n_qubits, t))
   if backend == "auto":
     backend = auto_backend(circuit)
-  if backend == "pauli":
-    try:  # Fails here, not inside jit.
-      pauli.compile_circuit(circuit)
-    except pauli.TermLimitError as e:
-      raise pauli.TermLimitError(
-        f"backend='pauli': the closed form of {circuit} needs {e} (pauli.MAX_TERMS); "
-        "use backend='statevector' (or 'auto')."
-      ) from e
-    return (lambda t: pauli.expectations(circuit, t)), False
-  if backend == "analytic":
-    if not circuit.has_closed_form:
-      raise ValueError(
-        "backend='analytic' has a closed form only for layers=1 or "
-        f"entanglement=None; got layers={circuit.layers} with CNOTs "
-        f"{circuit.cnots}. Use backend='statevector' (or 'auto')."
-      )
-    return (lambda t: analytic.expectations(circuit, t)), circuit.is_product
-  statevector.check_qubits(n)
-  if backend == "statevector":
-    return (lambda t: statevector.expectations(circuit, t)), False
-  if importlib.util.find_spec("pennylane") is None:
-    raise ImportError("backend='pennylane' needs PennyLane: pip install 'qsgd-optax[pennylane]'.")
-  return (lambda t: pennylane.expectations(circuit, t)), False
+  return _BUILDERS[backend](circuit)
 
 
 __all__ = [
   "BACKENDS",
   "PAULI_MAX_TERMS",
+  "Backend",
+  "Columns",
   "Expectations",
   "analytic",
   "auto_backend",

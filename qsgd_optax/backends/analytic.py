@@ -168,15 +168,23 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
     )
   if circuit.is_product:
     return _product_expectations(circuit, t)
-  z = -sinpi(t)  # <Z_j> of the product state before the CNOTs.
-  cols = [z[..., j] for j in range(circuit.n_qubits)]
+  columns = [t[..., j] for j in range(circuit.n_qubits)]
+  return jnp.stack(expectation_columns(circuit, columns), axis=-1)
+
+
+def expectation_columns(
+  circuit: PerturbationCircuit, columns: Sequence[jax.Array]
+) -> list[jax.Array]:
+  """The one-layer entangled closed form on one array of angles per qubit
+  (all of one shape, in turns, reduced): ``<Z_i>`` as one array per qubit."""
+  z = [-sinpi(c) for c in columns]  # <Z_j> of the product state before the CNOTs.
   out = []
   for parity in circuit.parity_sets():
-    prod = cols[parity[0]]
+    prod = z[parity[0]]
     for j in parity[1:]:
-      prod = prod * cols[j]
+      prod = prod * z[j]
     out.append(prod)
-  return jnp.stack(out, axis=-1)
+  return out
 
 
-__all__ = ["cospi", "expectations", "reduce_turns", "sincospi", "sinpi"]
+__all__ = ["cospi", "expectation_columns", "expectations", "reduce_turns", "sincospi", "sinpi"]

@@ -15,6 +15,8 @@ References:
 """
 
 import functools
+import importlib.metadata
+import importlib.util
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +24,33 @@ import jax
 import jax.numpy as jnp
 
 from qsgd_optax.circuit import Gate, PerturbationCircuit
+
+
+# PennyLane releases up to this one call names that jax 0.11 removed
+# (jax.core.is_concrete among them): they cannot run with jax >= 0.11.
+_LAST_BEFORE_JAX_0_11 = (0, 45)
+
+
+def _release(version: str) -> tuple[int, ...]:
+  parts = []
+  for part in version.split(".")[:2]:
+    digits = "".join(ch for ch in part if ch.isdigit())
+    parts.append(int(digits or 0))
+  return tuple(parts)
+
+
+def check_installed() -> None:
+  """Raises an ``ImportError`` naming both versions when PennyLane is missing
+  or cannot run with the installed jax (without importing PennyLane)."""
+  if importlib.util.find_spec("pennylane") is None:
+    raise ImportError("backend='pennylane' needs PennyLane: pip install 'qsgd-optax[pennylane]'.")
+  pl, jx = importlib.metadata.version("pennylane"), jax.__version__
+  if _release(jx) >= (0, 11) and _release(pl) <= _LAST_BEFORE_JAX_0_11:
+    raise ImportError(
+      f"PennyLane {pl} does not run with jax {jx} (it calls functions jax 0.11 removed). "
+      "backend='statevector' and backend='pauli' give the same values; or install "
+      "jax<0.11 for PennyLane."
+    )
 
 
 def apply_gates(gates: Sequence[Gate], angles: jax.Array) -> None:
@@ -88,4 +117,4 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   return batched(qnode(circuit), circuit.n_qubits, t)
 
 
-__all__ = ["apply_gates", "as_array_fn", "batched", "expectations", "qnode"]
+__all__ = ["apply_gates", "as_array_fn", "batched", "check_installed", "expectations", "qnode"]

@@ -39,7 +39,7 @@ def step(tx):
 
 
 def make_tx(kw, placement):
-  return qsgd_optax.qsgd(1e-2, 0.5, n_qubits=4, placement=placement, **kw)
+  return qsgd_optax.qsgd(1e-2, quantum_weight=0.5, n_qubits=4, placement=placement, **kw)
 
 
 @functools.cache

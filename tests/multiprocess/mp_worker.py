@@ -171,7 +171,7 @@ def run(args):
     if name == "adamw":
       return optax.adamw(lr, weight_decay=1e-4)
     kw = {"shots": 32, "key": 7, "n_qubits": N_QUBITS, **kw}
-    return qsgd_optax.qsgd(lr, 0.5, entanglement="chain", **kw)
+    return qsgd_optax.qsgd(lr, quantum_weight=0.5, entanglement="chain", **kw)
 
   def state_shardings(tx):
     """Adam's moments are sharded like their params; scalars (counts, the

@@ -1,0 +1,85 @@
+"""Every built-in circuit can sit inside Adam's one fused loop (issue 23).
+
+XLA:GPU compiles ``optax.adamw`` plus ``apply_updates`` into one loop fusion.
+A contraction, gather, scatter, loop or reduction in the traced step always
+ends such a fusion, so the step of ``superpose`` and of ``qsgd`` must have
+none, for every built-in circuit, placement and grouping formulation. This is
+necessary, not sufficient: only the GPU's HLO shows the fusion itself
+(``benchmarks/grouping.py`` on a device).
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+import pytest
+from jaxprs import primitives
+
+import qsgd_optax
+from qsgd_optax import modulation
+
+# Primitives that end a loop fusion (reductions over the group axis included).
+FUSION_BREAKERS = ("dot_general", "gather", "scatter", "while", "scan", "cond", "reduce_", "cum")
+CIRCUITS = {
+  "product": {},
+  "chain": {"entanglement": "chain"},
+  "ring": {"entanglement": "ring"},
+  "paper": {"entanglement": "chain", "layers": 2},
+}
+# A last axis that divides by 4 and one that does not (padded groups).
+PARAMS = {"w": jnp.ones((3, 8)), "odd": jnp.ones((5, 7)), "b": jnp.ones(())}
+
+
+def breakers(fn, *args):
+  jaxpr = jax.make_jaxpr(fn)(*args)
+  return sorted({name for name, _ in primitives(jaxpr) if name.startswith(FUSION_BREAKERS)})
+
+
+def donated_step(tx):
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  return step
+
+
+@pytest.fixture(params=list(modulation.GROUPINGS))
+def grouping(request, monkeypatch):
+  monkeypatch.setattr(modulation, "grouping", request.param)
+  return request.param
+
+
+@pytest.mark.parametrize("circuit", list(CIRCUITS))
+@pytest.mark.parametrize("placement", qsgd_optax.PLACEMENTS)
+def test_qsgd_step_has_nothing_that_ends_a_fusion(circuit, placement, grouping):
+  tx = qsgd_optax.qsgd(1e-3, placement=placement, **CIRCUITS[circuit])
+  assert not breakers(donated_step(tx), PARAMS, tx.init(PARAMS), PARAMS)
+
+
+@pytest.mark.parametrize("circuit", list(CIRCUITS))
+def test_composed_step_has_nothing_that_ends_a_fusion(circuit, grouping):
+  tx = optax.chain(qsgd_optax.superpose(0.5, **CIRCUITS[circuit]), optax.adamw(1e-3))
+  assert not breakers(donated_step(tx), PARAMS, tx.init(PARAMS), PARAMS)
+
+
+def test_the_guard_sees_a_reduction_over_the_group_axis():
+  """The guard can fail: a group's mean, as a reduction, is caught."""
+  grouped = lambda x: jnp.mean(x.reshape(-1, 4), axis=-1)
+  assert breakers(grouped, jnp.ones(8)) == ["reduce_sum"]
+  assert breakers(lambda x: x[jnp.array([1, 0])], jnp.ones(2)) == ["gather"]
+
+
+@pytest.mark.parametrize("circuit", ["chain", "ring", "paper"])
+@pytest.mark.parametrize("shape", [(), (7,), (3, 8), (2, 3, 9)], ids=str)
+def test_groupings_give_the_same_values(circuit, shape):
+  """Every formulation evaluates the same arithmetic per entry."""
+  theta = jax.random.normal(jax.random.PRNGKey(1), shape)
+  g = jax.random.normal(jax.random.PRNGKey(2), shape)
+  tx = qsgd_optax.superpose(0.5, **CIRCUITS[circuit])
+  outs = {}
+  for name in modulation.GROUPINGS:
+    with pytest.MonkeyPatch.context() as m:
+      m.setattr(modulation, "grouping", name)
+      outs[name] = jax.jit(tx.update)(g, tx.init(theta), theta)[0]
+  for name, out in outs.items():
+    assert out.shape == shape and out.dtype == g.dtype
+    assert jnp.array_equal(out, outs["columns"]), name
