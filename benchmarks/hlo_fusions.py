@@ -57,6 +57,7 @@ def analyse(tx, shape):
     passes_reading_params=len(params_in),
     temp_bytes=getattr(mem, "temp_size_in_bytes", None),
     hlo=compiled.as_text(),
+    compiled=compiled,
   )
 
 
@@ -71,6 +72,7 @@ def main():
   for name, tx in candidates().items():
     row = dict(optimizer=name, **analyse(tx, tuple(args.shape)))
     hlo = row.pop("hlo")
+    row.pop("compiled")
     if args.dump:
       os.makedirs(args.dump, exist_ok=True)
       with open(os.path.join(args.dump, re.sub(r"\W+", "_", name) + ".hlo"), "w") as f:

@@ -14,8 +14,9 @@ nu``: 7 arrays, 28 bytes per float32 parameter (14 in bfloat16), counted the
 same for every candidate. The table gives that traffic over the median time
 (GB/s) and, where the device's spec-sheet bandwidth is known
 (:data:`SPEC_BANDWIDTH`, or ``--spec-gbps``), its fraction. Each size runs on
-three layouts (``--layouts``): ``tree`` (transformer-shaped leaves), ``flat``
-(one leaf of the same size) and ``flatten`` (the tree, each optimizer wrapped
+four layouts (``--layouts``): ``tree`` (transformer-shaped leaves), ``flat``
+(one leaf of the same size), ``odd`` (one ``(n / 1023, 1023)`` matrix, whose
+last axis does not divide by 4) and ``flatten`` (the tree, each optimizer wrapped
 in ``optax.flatten``), since many small leaves can cost bandwidth.
 
 Run:
@@ -23,8 +24,8 @@ Run:
   python benchmarks/overhead.py --sizes 1e6 --repeats 5   # quick
   python benchmarks/overhead.py --sizes 1e7 --bf16-size 0 --only adamw \\
     "superpose(chain, layers=2)+adamw"           # the paper's circuit
-  python benchmarks/overhead.py --summarize overhead-cpu-packed-run1 \\
-    overhead-cpu-packed-run2                     # ranges over saved runs
+  python benchmarks/overhead.py --summarize RUN1 RUN2   # ranges over saved runs
+  python benchmarks/overhead.py --grouping shifted      # another grouping formulation
 Writes benchmarks/results/overhead-<platform>.{json,md}.
 """
 
@@ -40,12 +41,12 @@ from _results import save
 from _timing import carried, interleaved, run_meta, tree_bytes
 
 import qsgd_optax
-from qsgd_optax.packed_adam import scale_by_packed_adam
+from qsgd_optax import modulation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Spec-sheet memory bandwidth (bytes/s) by device kind (SXM parts).
 SPEC_BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12}
-LAYOUTS = ("tree", "flat", "flatten")
+LAYOUTS = ("tree", "flat", "odd", "flatten")
 
 
 def transformer_tree(n_params, dtype=jnp.float32, d_model=None, seed=0):
@@ -84,22 +85,17 @@ def candidates(lr=1e-3, statevector=False):
   """The optimizers timed; ``layers=2`` with ``"chain"`` is the paper's
   circuit (4 qubits), on ``backend="auto"`` (the compiled Pauli form) and,
   with ``statevector=True``, on the dense simulator it used before.
-  ``superpose(...)+adamw`` is the composable chain (optax's Adam, moments
-  apart); ``qsgd`` packs both moments of a leaf in one array
-  (:mod:`qsgd_optax.packed_adam`), and ``adamw(packed)`` is that Adam alone,
-  so that its own speed is not credited to the circuit."""
+  ``superpose(...)+adamw`` is the composable chain; ``qsgd`` the alias, on
+  the same optax Adam state."""
   sp = lambda **kw: optax.chain(qsgd_optax.superpose(0.5, **kw), optax.adamw(lr))
-  packed = optax.chain(
-    scale_by_packed_adam(), optax.add_decayed_weights(1e-4), optax.scale_by_learning_rate(lr)
-  )
   out = {
     "adamw": optax.adamw(lr),
-    "adamw(packed)": packed,
     "superpose+adamw": sp(),
     "qsgd": qsgd_optax.qsgd(lr),
     "qsgd(update)": qsgd_optax.qsgd(lr, placement="update"),
     "superpose(chain)+adamw": sp(entanglement="chain"),
     "qsgd(chain)": qsgd_optax.qsgd(lr, entanglement="chain"),
+    "superpose(ring)+adamw": sp(entanglement="ring"),
     "qsgd(ring)": qsgd_optax.qsgd(lr, entanglement="ring"),
     "superpose(chain, layers=2)+adamw": sp(entanglement="chain", layers=2),
     "qsgd(chain, layers=2)": qsgd_optax.qsgd(lr, entanglement="chain", layers=2),
@@ -122,10 +118,12 @@ def make_step(tx):
 def layout_params(layout, n_params, dtype):
   """The parameters of a layout (see the module doc)."""
   tree = transformer_tree(n_params, dtype)
-  if layout != "flat":
+  if layout in ("tree", "flatten"):
     return tree
   size = sum(x.size for x in jax.tree.leaves(tree))
-  return {"w": jax.random.normal(jax.random.PRNGKey(0), (size,), jnp.float32).astype(dtype) * 0.02}
+  # "odd": a matrix whose last axis does not divide by 4 (padded groups).
+  shape = (size,) if layout == "flat" else (size // 1023, 1023)
+  return {"w": jax.random.normal(jax.random.PRNGKey(0), shape, jnp.float32).astype(dtype) * 0.02}
 
 
 def spec_bandwidth(device, spec_gbps=None):
@@ -265,6 +263,12 @@ def main():
   )
   parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
   parser.add_argument("--spec-gbps", type=float, help="spec-sheet memory bandwidth, GB/s")
+  parser.add_argument(
+    "--grouping",
+    default=modulation.grouping,
+    choices=list(modulation.GROUPINGS),
+    help="how a leaf is split into circuits (qsgd_optax.modulation.GROUPINGS)",
+  )
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")
   args = parser.parse_args()
@@ -272,10 +276,9 @@ def main():
     print(summary(args.summarize, args.out))
     return
   os.makedirs(args.out, exist_ok=True)
+  modulation.grouping = args.grouping
   device = jax.devices()[0]
-  meta = run_meta(
-    repeats=args.repeats,
-  )
+  meta = run_meta(repeats=args.repeats, grouping=args.grouping)
   spec = spec_bandwidth(device, args.spec_gbps)
   meta["spec_gbps"] = None if spec is None else spec / 1e9
   runs = [(size, jnp.float32) for size in args.sizes]

@@ -63,7 +63,9 @@ def candidates(names):
     "qsgd(direction)": lambda: qsgd_optax.qsgd(
       LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, placement="direction"
     ),
-    "qsgd(ring)": lambda: qsgd_optax.qsgd(LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, entanglement="ring"),
+    "qsgd(ring)": lambda: qsgd_optax.qsgd(
+      LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, entanglement="ring"
+    ),
   }
   return {n: all_[n]() for n in names}
 

@@ -122,22 +122,6 @@ def local_demo(args):
       sys.exit(1)
 
 
-def _bind_gloo_to_loopback():
-  """Gloo (jax's cross-process CPU collectives) listens on the address of
-  ``gethostname()``; jax has no public switch, so the demo re-registers the
-  CPU backend with ``hostname="127.0.0.1"``. On real hosts, skip this."""
-  from jax._src import distributed, xla_bridge
-  from jax._src.lib import _jax
-
-  def factory():
-    collectives = _jax.make_gloo_tcp_collectives(
-      distributed_client=distributed.global_state.client, hostname="127.0.0.1"
-    )
-    return xla_bridge.make_cpu_client(collectives=collectives)
-
-  xla_bridge.register_backend_factory("cpu", factory, priority=0, fail_quietly=False)
-
-
 def initialize(args):
   """Connects this process to the others; runs before any other JAX call."""
   import jax
@@ -157,8 +141,10 @@ def initialize(args):
       # The coordinator otherwise listens on every interface ([::]:port).
       coordinator_bind_address=args.coordinator_address if args.loopback else None,
     )
-  if args.loopback:
-    _bind_gloo_to_loopback()
+  if args.loopback:  # One machine: collectives over 127.0.0.1 only.
+    from qsgd_optax.experiments.loopback import bind_gloo_to_loopback
+
+    bind_gloo_to_loopback()
 
 
 def train(args):
@@ -248,7 +234,7 @@ def train(args):
       print(f"step {i:3d}  loss {float(loss):.4f}", flush=True)
 
   kernel = params["body"]["blocks"][0]["ff1"]["kernel"]
-  mu = optax.tree.get(opt_state, "mu_nu")["body"]["blocks"][0]["ff1"]["kernel"]
+  mu = optax.tree.get(opt_state, "mu")["body"]["blocks"][0]["ff1"]["kernel"]
   if me == 0:
     print(
       f"ff1 kernel {kernel.shape} sharded {kernel.sharding.spec}, its Adam moments "

@@ -94,7 +94,7 @@ def scale_by_qsgd(
     >>> tx = qsgd_optax.scale_by_qsgd(quantum_weight=0.0)
     >>> params = jnp.array([0.3, -1.2])
     >>> updates, state = tx.update(jnp.array([0.5, -2.0]), tx.init(params), params)
-    >>> updates  # Adam's first step: sign(g), up to eps
+    >>> updates.round(4)  # Adam's first step: sign(g), up to eps
     Array([ 1., -1.], dtype=float32)
     >>> optax.tree.get(state, "mu")
     Array([ 0.05, -0.2 ], dtype=float32)
@@ -121,8 +121,10 @@ def scale_by_qsgd(
   ).rule()
   adam = optax.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
   # A constant zero weight is optax.scale_by_adam exactly, with no circuit.
-  off = not callable(quantum_weight) and not _checks.is_traced(quantum_weight) and (
-    float(quantum_weight) == 0.0
+  off = (
+    not callable(quantum_weight)
+    and not _checks.is_traced(quantum_weight)
+    and (float(quantum_weight) == 0.0)
   )
 
   def init_fn(params: optax.Params) -> ScaleByQSGDState:

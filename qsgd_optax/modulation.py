@@ -180,13 +180,17 @@ def modulate_leaf(
   """
   if not is_modulated(g, p):
     return g if combine == "factor" or g is None else jnp.zeros_like(g)
-  cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
-  lam_m = jnp.asarray(weight, cdtype) * modulation(rule, p.astype(cdtype), key)
-  gc = g.astype(cdtype)
+  # As jax stores them: a float64 numpy leaf is float32 while x64 is off.
+  out_dtype = jax.dtypes.canonicalize_dtype(g.dtype)
+  cdtype = jax.dtypes.canonicalize_dtype(
+    jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
+  )
+  lam_m = jnp.asarray(weight, cdtype) * modulation(rule, jnp.asarray(p, cdtype), key)
+  gc = jnp.asarray(g, cdtype)
   out = COMBINES[combine](gc, lam_m)
-  big = jnp.finfo(g.dtype).max
+  big = jnp.finfo(out_dtype).max
   out = jnp.where(jnp.isinf(gc), out, jnp.clip(out, -big, big))
-  return out.astype(g.dtype)
+  return out.astype(out_dtype)
 
 
 __all__ = [

@@ -56,8 +56,9 @@ class CircuitOptions:
     input fails when the transformation is built, not inside ``jit``."""
     _checks.choice(self.backend, "backend", backends.BACKENDS)
     _checks.choice(self.coverage, "coverage", COVERAGES)
-    if self.shots is not None and not _checks.is_traced(self.shots):  # traced: injected
+    if self.shots is not None and not isinstance(self.shots, jax.Array):  # Arrays: injected.
       _checks.static_int(self.shots, "shots")
+    _checks.key(self.key)
     n = _checks.static_int(self.n_qubits, "n_qubits")
     n_layers = _checks.static_int(self.layers, "layers")
     self._check_custom(n_layers)

@@ -146,3 +146,17 @@ def test_wrappers_and_vmap(placement):
     want, _ = tx.update(jax.tree.map(lambda x: 0.3 * x, one), tx.init(one), one)
     for k in params:
       np.testing.assert_allclose(updates[k][i], want[k], rtol=1e-6)
+
+
+@pytest.mark.parametrize("placement", qsgd_optax.PLACEMENTS)
+def test_float64_numpy_parameters_without_x64_warn_nothing(placement):
+  """jax stores them as float32 while x64 is off, and so does the library,
+  without the 'Explicitly requested dtype' warning (optax.adamw gives none)."""
+  import warnings
+
+  params = {"w": np.linspace(-1, 1, 12).reshape(3, 4)}
+  tx = qsgd_optax.qsgd(1e-3, placement=placement, entanglement="chain")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    updates, _ = tx.update(params, tx.init(params), params)
+  assert updates["w"].dtype == jnp.float32

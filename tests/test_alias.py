@@ -57,7 +57,9 @@ def test_literal_rule_stalls_where_gradient_placement_converges():
   _, loss = train(qsgd(1e-2, quantum_weight=0.5), x0, parabola, 30_000)
   assert loss < 1e-6
   # Rosenbrock's larger gradients make the literal rule diverge.
-  _, loss = train(qsgd(1e-2, quantum_weight=0.5, placement="update"), jnp.array([-1.5, 2.0]), rosenbrock, 5_000)
+  _, loss = train(
+    qsgd(1e-2, quantum_weight=0.5, placement="update"), jnp.array([-1.5, 2.0]), rosenbrock, 5_000
+  )
   assert not loss < 1.0
 
 
@@ -132,6 +134,34 @@ def test_schedules():
   assert np.all(np.isfinite(x))
 
 
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    ({"b1": 1.5}, r"b1 must be a finite float in \[0, 1\)"),
+    ({"b1": 1.0}, r"b1 must be a finite float in \[0, 1\)"),
+    ({"b2": -0.1}, r"b2 must be a finite float in \[0, 1\)"),
+    ({"eps": -1.0}, r"eps must be a finite float >= 0"),
+    ({"eps_root": float("inf")}, r"eps_root must be a finite float >= 0"),
+    ({"weight_decay": -1.0}, r"weight_decay must be a finite float >= 0"),
+    ({"learning_rate": float("nan")}, r"learning_rate must be a finite float"),
+  ],
+  ids=str,
+)
+def test_bad_hyperparameters_fail_when_built(kwargs, match):
+  kwargs = {"learning_rate": 1e-3, **kwargs}
+  with pytest.raises(ValueError, match=match):
+    qsgd(**kwargs)
+
+
+def test_schedules_and_injected_hyperparameters_pass_the_checks():
+  qsgd(optax.constant_schedule(1e-3), weight_decay=optax.constant_schedule(1e-4))
+  inject = optax.inject_hyperparams(qsgd, static_args=("n_qubits", "layers"))
+  tx = inject(learning_rate=1e-3, b1=0.5, weight_decay=0.1)
+  jax.jit(tx.update)(jnp.ones(3), jax.jit(tx.init)(jnp.ones(3)), jnp.ones(3))
+  with pytest.raises(TypeError, match="b1 must be"):
+    qsgd(1e-3, b1="0.9x")
+
+
 def test_bad_arguments():
   with pytest.raises(ValueError, match="placement"):
     qsgd(1e-3, placement="moments")
@@ -162,3 +192,20 @@ def test_donating_one_state_leaves_other_states_usable():
   step(first)
   u, _ = step(second)  # Failed with a deleted key when init shared one array.
   assert np.all(np.isfinite(u))
+
+
+def test_structural_options_are_static_under_inject_hyperparams():
+  """The string options never become hyperparameters (inject_hyperparams
+  keeps them static) and the integer ones must be named static: none can be
+  changed in the state, so eager and jitted updates cannot disagree."""
+  inject = optax.inject_hyperparams(qsgd, static_args=("n_qubits", "layers"))
+  structural = dict(
+    n_qubits=3, entanglement="chain", layers=1, coverage="all", backend="auto", placement="update"
+  )
+  tx = inject(learning_rate=0.1, **structural)
+  theta = jnp.array([0.3, -1.2, 2.0])
+  state = tx.init(theta)
+  assert not set(structural) & set(state.hyperparams), state.hyperparams.keys()
+  eager, _ = tx.update(jnp.ones(3), state, theta)
+  jitted, _ = jax.jit(tx.update)(jnp.ones(3), state, theta)
+  np.testing.assert_allclose(eager, jitted, rtol=1e-6)

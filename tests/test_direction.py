@@ -40,7 +40,9 @@ def run(opt, params, obj_fn, steps):
 def test_optax_contrib_problems_converge(placement, target, circuit):
   """Optax's contrib common test: 30k steps, then within 3e-2 of the optimum."""
   initial, final, obj_fn = TARGETS[target](jnp.float32)
-  opt = qsgd(1e-2, quantum_weight=0.5, n_qubits=2, placement=placement, weight_decay=0.0, **CIRCUITS[circuit])
+  opt = qsgd(
+    1e-2, quantum_weight=0.5, n_qubits=2, placement=placement, weight_decay=0.0, **CIRCUITS[circuit]
+  )
   params = run(opt, initial, obj_fn, 30_000)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=3e-2, atol=3e-2), params, final)
 
@@ -59,7 +61,14 @@ def test_first_step_is_the_modulated_adam_direction():
 def test_is_adam_then_superpose():
   theta = jax.random.normal(jax.random.PRNGKey(0), (3, 7))
   grads = [jax.random.normal(jax.random.PRNGKey(i), (3, 7)) for i in range(1, 4)]
-  a = qsgd(1e-3, quantum_weight=0.3, n_qubits=4, weight_decay=0.0, placement="direction", entanglement="ring")
+  a = qsgd(
+    1e-3,
+    quantum_weight=0.3,
+    n_qubits=4,
+    weight_decay=0.0,
+    placement="direction",
+    entanglement="ring",
+  )
   b = optax.chain(optax.scale_by_adam(), superpose(0.3, 4, entanglement="ring"), optax.scale(-1e-3))
   sa, sb = a.init(theta), b.init(theta)
   for g in grads:
@@ -84,7 +93,9 @@ def test_scheduled_weight_is_clipped_below_one():
   want, _ = at_bound.update(g, at_bound.init(theta), theta)
   np.testing.assert_array_equal(updates, want)
   np.testing.assert_allclose(updates, -1.99 * np.sign(g), rtol=1e-4)  # float32 bias correction.
-  tx = qsgd(1.0, quantum_weight=lambda count: -3.0, weight_decay=0.0, placement="direction", eps=0.0)
+  tx = qsgd(
+    1.0, quantum_weight=lambda count: -3.0, weight_decay=0.0, placement="direction", eps=0.0
+  )
   updates, _ = tx.update(g, tx.init(theta), theta)
   assert np.all(np.sign(updates) == -np.sign(g))  # Never a sign flip: no false stationary point.
 
@@ -93,8 +104,22 @@ def test_scheduled_weight_is_clipped_below_one():
 def test_every_backend(backend):
   theta = jax.random.normal(jax.random.PRNGKey(0), (5, 6))
   g = jax.random.normal(jax.random.PRNGKey(1), (5, 6))
-  ref = qsgd(0.1, quantum_weight=0.5, n_qubits=3, placement="direction", entanglement="chain", backend="analytic")
-  tx = qsgd(0.1, quantum_weight=0.5, n_qubits=3, placement="direction", entanglement="chain", backend=backend)
+  ref = qsgd(
+    0.1,
+    quantum_weight=0.5,
+    n_qubits=3,
+    placement="direction",
+    entanglement="chain",
+    backend="analytic",
+  )
+  tx = qsgd(
+    0.1,
+    quantum_weight=0.5,
+    n_qubits=3,
+    placement="direction",
+    entanglement="chain",
+    backend=backend,
+  )
   u, _ = jax.jit(tx.update)(g, tx.init(theta), theta)
   u_ref, _ = ref.update(g, ref.init(theta), theta)
   np.testing.assert_allclose(u, u_ref, atol=1e-6)
@@ -104,7 +129,9 @@ def test_every_backend(backend):
 def test_dtype_preserved_and_masked_leaves_untouched(dtype):
   params = {"w": jnp.linspace(-1, 1, 10, dtype=dtype), "step": jnp.array(3)}
   grads = {"w": jnp.ones(10, dtype), "step": jnp.array(0)}
-  tx = optax.masked(qsgd(0.1, quantum_weight=0.5, placement="direction"), {"w": True, "step": False})
+  tx = optax.masked(
+    qsgd(0.1, quantum_weight=0.5, placement="direction"), {"w": True, "step": False}
+  )
   updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
   assert updates["w"].dtype == dtype and np.all(np.isfinite(np.asarray(updates["w"], np.float32)))
   assert updates["step"] is grads["step"] or int(updates["step"]) == 0

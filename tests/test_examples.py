@@ -29,3 +29,17 @@ def test_example_runs(name):
   )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "step" in result.stdout or "loss" in result.stdout
+
+
+def test_sharded_example_runs_on_one_device():
+  """As on a machine with one GPU: the mesh is built from the devices present."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  result = subprocess.run(
+    [sys.executable, os.path.join(EXAMPLES, "sharded_finetune.py")],
+    capture_output=True,
+    text=True,
+    env=env,
+    timeout=600,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "1 devices, mesh {'data': 1, 'fsdp': 1}" in result.stdout, result.stdout[-500:]

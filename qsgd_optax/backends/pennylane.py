@@ -25,7 +25,6 @@ import jax.numpy as jnp
 
 from qsgd_optax.circuit import Gate, PerturbationCircuit
 
-
 # PennyLane releases up to this one call names that jax 0.11 removed
 # (jax.core.is_concrete among them): they cannot run with jax >= 0.11.
 _LAST_BEFORE_JAX_0_11 = (0, 45)

@@ -59,7 +59,9 @@ def optimizer(
   if len(parts) in (2, 3) and kind in ("qsgd", "rand"):
     scale = float(parts[1])
     if kind == "qsgd":
-      return qsgd(learning_rate, quantum_weight=scale, weight_decay=weight_decay, placement=placement)
+      return qsgd(
+        learning_rate, quantum_weight=scale, weight_decay=weight_decay, placement=placement
+      )
     if placement == "gradient":
       return optax.chain(fixed_modulation(scale, seed), adamw())
     if placement == "direction":

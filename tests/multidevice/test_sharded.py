@@ -74,9 +74,10 @@ def test_sharded_equals_unsharded(kw, style, placement):
     np.testing.assert_allclose(new_p[k], ref_p[k], atol=1e-6)
     np.testing.assert_allclose(updates[k], ref_u[k], atol=1e-6)
     assert new_p[k].sharding.is_equivalent_to(sp[k].sharding, 2 - (k == "b"))
-  mu = optax.tree.get(new_state, "mu_nu")  # both moments in one array
-  for k in params:
-    assert mu[k].sharding.is_equivalent_to(sp[k].sharding, sp[k].ndim)
+  for name in ("mu", "nu"):
+    moment = optax.tree.get(new_state, name)
+    for k in params:
+      assert moment[k].sharding.is_equivalent_to(sp[k].sharding, sp[k].ndim)
 
 
 @pytest.mark.parametrize("kw", CONFIGS, ids=str)

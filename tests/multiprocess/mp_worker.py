@@ -79,25 +79,9 @@ def setup(args):
       coordinator_bind_address=address,  # The default, [::]:port, is every interface.
       initialization_timeout=60,
     )
-    _loopback_gloo()
+    from qsgd_optax.experiments.loopback import bind_gloo_to_loopback
 
-
-def _loopback_gloo():
-  """Makes Gloo listen on 127.0.0.1, not on the address of ``gethostname()``.
-
-  jax's CPU client factory builds Gloo's TCP collectives without a host name;
-  this re-registers it with ``hostname="127.0.0.1"``. Private API, for this
-  loopback test only: on real hosts the default is what you want."""
-  from jax._src import distributed, xla_bridge
-  from jax._src.lib import _jax
-
-  def factory():
-    collectives = _jax.make_gloo_tcp_collectives(
-      distributed_client=distributed.global_state.client, hostname="127.0.0.1"
-    )
-    return xla_bridge.make_cpu_client(collectives=collectives)
-
-  xla_bridge.register_backend_factory("cpu", factory, priority=0, fail_quietly=False)
+    bind_gloo_to_loopback()
 
 
 def init_params(np):
