@@ -51,12 +51,16 @@ napoleon_attr_annotations = False  # Attributes: sections say what a field holds
 
 myst_heading_anchors = 3
 
-html_theme = "alabaster"
+# The theme of optax's and flax's docs: wide content, a page outline, search.
+html_theme = "sphinx_book_theme"
 html_title = f"qsgd-optax {release}"
 html_theme_options = {
-  "description": "Superpositional Gradient Descent as an Optax transformation",
-  "fixed_sidebar": True,
+  "show_toc_level": 2,
+  "show_navbar_depth": 1,
+  "home_page_in_toc": True,
 }
+html_static_path = ["_static"]
+html_css_files = ["wrap.css"]
 
 
 def _skip_namedtuple_fields(app, what, name, obj, skip, options):

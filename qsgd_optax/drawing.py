@@ -38,9 +38,10 @@ def draw(
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
-  import pennylane as qml  # pylint: disable=import-outside-toplevel
-
   from qsgd_optax.backends import pennylane as pennylane_backend
+
+  pennylane_backend.check_installed()
+  import pennylane as qml  # pylint: disable=import-outside-toplevel
 
   circuit = PerturbationCircuit.build(n_qubits, entanglement, layers)
   if theta is None:

@@ -27,6 +27,7 @@ def inputs(circuit, seed=0):
   return theta, phi, s, w
 
 
+@pytest.mark.pennylane  # The reference.
 @pytest.mark.parametrize("kw", CIRCUITS, ids=str)
 def test_backends_agree_values_and_gradients(kw):
   circuits = {b: ScoreCircuit.build(backend=b, **kw) for b in COMPARED}

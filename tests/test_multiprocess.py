@@ -192,13 +192,34 @@ def test_shots_add_only_scalar_loop_predicates(job):
   assert not Counter(found["adamw"]["step"]) - Counter(found["qsgd_shots"]["step"])
 
 
+def assert_within_rounding(a, b):
+  """Equal to within 1e-6 of each leaf's largest entry (float32 rounding)."""
+  assert a.keys() == b.keys()
+  for k in inexact_leaves(a):
+    scale = float(np.max(np.abs(b[k]))) if b[k].size else 0.0
+    np.testing.assert_array_less(np.abs(a[k] - b[k]), 1e-6 * scale + 1e-30, err_msg=k)
+  for k, v in a.items():
+    if k != "losses" and k not in inexact_leaves(a):
+      np.testing.assert_array_equal(v, b[k], err_msg=k)
+
+
 @pytest.mark.parametrize("target", ["single8", "single2"])
 def test_restore_continues_bit_identically(job, target):
+  """Bit-identical into the same device layout (8 devices, one process). Into
+  2 devices, within float32 rounding only: on jax 0.12 XLA:CPU compiles
+  AdamW's own elementwise update of ``attn``, the leaf whose shard changes its
+  last axis (32 columns on 2 x 4, 128 on 2 x 1), with other roundings (1867 of
+  4096 entries by about 1 ulp for optax.adamw alone, with equal gradients; the
+  circuit and the gradients are bit-identical: docs/reliability.md)."""
   saved, restored = job["multi"]["at_split"], job[target]["restored_at_split"]
   assert_identical(restored, saved)  # The checkpoint round-trips exactly.
   full, resumed = job["multi"]["uninterrupted"], job[target]["restored"]
-  assert_identical(resumed, full)
-  np.testing.assert_array_equal(resumed["losses"], full["losses"][SPLIT:])
+  if target == "single8":
+    assert_identical(resumed, full)
+    np.testing.assert_array_equal(resumed["losses"], full["losses"][SPLIT:])
+  else:
+    assert_within_rounding(resumed, full)
+    np.testing.assert_allclose(resumed["losses"], full["losses"][SPLIT:], rtol=1e-6)
   counts = [k for k in full if k.endswith(".count")]
   assert counts and all(int(resumed[k]) == STEPS for k in counts)
   # The key moved: shots were drawn fresh every step after the checkpoint.

@@ -4,9 +4,12 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pennylane as qml
 import pytest
 import reference
+from optional import pennylane_or_skip
+
+pennylane_or_skip(module=True)
+import pennylane as qml  # noqa: E402
 
 from qsgd_optax import PerturbationCircuit
 from qsgd_optax.backends import pennylane as pennylane_backend

@@ -2,7 +2,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pennylane as qml
 import pytest
 import reference
 
@@ -70,6 +69,7 @@ def test_matches_float64_reference(backend, config, coverage):
     np.testing.assert_allclose(out[k], want[k], atol=1e-5, rtol=1e-5, err_msg=k)
 
 
+@pytest.mark.pennylane  # The reference.
 @pytest.mark.parametrize("config", reference.CONFIGS, ids=reference.config_id)
 def test_backends_agree(config):
   n, ent, layers = config
@@ -335,7 +335,10 @@ def test_nan_gradient_does_not_spread():
   assert np.all(np.isfinite(out))
 
 
+@pytest.mark.pennylane
 def test_custom_qnode_matches_builtin():
+  import pennylane as qml
+
   dev = qml.device("default.qubit", wires=3)
 
   @qml.qnode(dev, interface="jax")

@@ -42,7 +42,11 @@ def check_installed() -> None:
   """Raises an ``ImportError`` naming both versions when PennyLane is missing
   or cannot run with the installed jax (without importing PennyLane)."""
   if importlib.util.find_spec("pennylane") is None:
-    raise ImportError("backend='pennylane' needs PennyLane: pip install 'qsgd-optax[pennylane]'.")
+    raise ImportError(
+      f"PennyLane is not installed (jax {jax.__version__}): pip install 'qsgd-optax[pennylane]' "
+      "(PennyLane <= 0.45 needs jax < 0.11). backend='statevector' and backend='pauli' give "
+      "the same values."
+    )
   pl, jx = importlib.metadata.version("pennylane"), jax.__version__
   if _release(jx) >= (0, 11) and _release(pl) <= _LAST_BEFORE_JAX_0_11:
     raise ImportError(

@@ -27,12 +27,11 @@ def bind_gloo_to_loopback() -> None:
   import jax
   from jax._src import distributed, xla_bridge
 
-  try:
-    lib = importlib.import_module("jax._src.lib._jax")
-  except ImportError:  # jax < 0.6 called it xla_extension.
-    lib = importlib.import_module("jax._src.lib.xla_extension")
+  private = importlib.import_module("jax._src.lib")
+  lib = getattr(private, "_jax", None) or getattr(private, "xla_extension", None)  # < 0.6
   needed = (lib, "make_gloo_tcp_collectives"), (xla_bridge, "make_cpu_client")
   missing = [name for module, name in needed if not hasattr(module, name)]
+  missing += [] if hasattr(xla_bridge, "register_backend_factory") else ["register_backend_factory"]
   if missing:
     raise RuntimeError(
       f"jax {jax.__version__} has no {', '.join(missing)}: the loopback Gloo binding "

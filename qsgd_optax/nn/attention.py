@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from qsgd_optax.backends import analytic, statevector
+from qsgd_optax.backends import analytic, pennylane, statevector
 from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs, layered_gates
 
 READOUTS = ("expval", "probs")
@@ -122,6 +122,8 @@ class ScoreCircuit:
       raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}.")
     if backend not in SCORE_BACKENDS:
       raise ValueError(f"backend must be one of {SCORE_BACKENDS}, got {backend!r}.")
+    if backend == "pennylane":
+      pennylane.check_installed()
     return cls(n_qubits, depth, entangling_pairs(entanglement, n_qubits), readout, backend)
 
   @property
