@@ -194,7 +194,8 @@ def run_mutant(m):
     work = os.path.join(tmp, "repo")
     copy_tree(work)
     path = os.path.join(work, m.path)
-    text = open(path).read()
+    with open(path) as f:
+      text = f.read()
     assert text.count(m.old) == 1, f"{m.name}: the snippet occurs {text.count(m.old)} times"
     with open(path, "w") as f:
       f.write(text.replace(m.old, m.new))

@@ -8,11 +8,11 @@ import pytest
 import reference
 from optional import pennylane_or_skip
 
-pennylane_or_skip(module=True)
-import pennylane as qml  # noqa: E402
-
 from qsgd_optax import PerturbationCircuit
 from qsgd_optax.backends import pennylane as pennylane_backend
+
+pennylane_or_skip(module=True)
+import pennylane as qml  # noqa: E402
 
 
 @pytest.mark.parametrize("config", reference.CONFIGS, ids=reference.config_id)

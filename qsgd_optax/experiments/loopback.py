@@ -28,7 +28,7 @@ def bind_gloo_to_loopback() -> None:
   from jax._src import distributed, xla_bridge
 
   private = importlib.import_module("jax._src.lib")
-  lib = getattr(private, "_jax", None) or getattr(private, "xla_extension", None)  # < 0.6
+  lib: Any = getattr(private, "_jax", None) or getattr(private, "xla_extension", None)  # < 0.6
   needed = (lib, "make_gloo_tcp_collectives"), (xla_bridge, "make_cpu_client")
   missing = [name for module, name in needed if not hasattr(module, name)]
   missing += [] if hasattr(xla_bridge, "register_backend_factory") else ["register_backend_factory"]
