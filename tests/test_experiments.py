@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from qsgd_optax import demo, experiments
+from qsgd_optax import experiments
+from qsgd_optax.experiments import demo
 from qsgd_optax.experiments.tasks import ordered_topics
 
 # One set-up for the harness tests; each optimizer's seeds train (and compile) once.

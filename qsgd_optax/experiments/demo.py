@@ -9,7 +9,7 @@ accuracy, epochs to 90%, time per epoch and its ratio to Adam, a paired
 comparison) and saves the learning curves as a PNG: a curve that lies on the
 noise floor's is a perturbation Adam does not notice.
 
-Run: python -m qsgd_optax.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
+Run: python -m qsgd_optax.experiments.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
        [--n-train N] [--n-test N]
 """
 
