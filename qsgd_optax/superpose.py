@@ -34,9 +34,11 @@ class SuperposeState(NamedTuple):
 class CircuitOptions:
   """The perturbation circuit's options and their defaults, written once.
 
-  :func:`superpose` and :func:`~qsgd_optax.qsgd` take the same keywords with
-  these defaults (a test checks that their signatures agree with this class)
-  and build one of these; :meth:`rule` checks it and fixes how a leaf is
+  :func:`superpose`, :func:`~qsgd_optax.qsgd` and
+  :func:`~qsgd_optax.scale_by_qsgd` repeat these keywords and defaults in
+  their signatures, as optax's aliases repeat ``scale_by_adam``'s
+  (``tests/test_signatures.py`` checks that they agree), pass them on by
+  keyword and build one of these; :meth:`rule` checks it and fixes how a leaf is
   evaluated. ``n_qubits`` and ``layers`` fix the circuit's shape, so they must
   be Python ints: under ``optax.inject_hyperparams`` name them in
   ``static_args``.
@@ -123,15 +125,15 @@ def require_params(params: Optional[optax.Params]) -> optax.Params:
 
 def superpose(
   quantum_weight: optax.ScalarOrSchedule = 0.5,
-  n_qubits: int = CircuitOptions.n_qubits,
+  n_qubits: int = 4,
   *,
-  entanglement: Entanglement = CircuitOptions.entanglement,
-  layers: int = CircuitOptions.layers,
-  coverage: str = CircuitOptions.coverage,
-  backend: str = CircuitOptions.backend,
-  shots: Optional[int] = CircuitOptions.shots,
-  key: Union[int, jax.Array] = CircuitOptions.key,
-  circuit: Optional[Callable[[jax.Array], Any]] = CircuitOptions.circuit,
+  entanglement: Entanglement = None,
+  layers: int = 1,
+  coverage: str = "all",
+  backend: str = "auto",
+  shots: Optional[int] = None,
+  key: Union[int, jax.Array] = 0,
+  circuit: Optional[Callable[[jax.Array], Any]] = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Perturbs each gradient entry by a simulated quantum circuit's measurement.
 

@@ -86,6 +86,31 @@ CONFIGS = [
 ]
 
 
+def reduced(x):
+  """What the circuit sees: reduce_turns in float64 numpy (NaN/inf -> 0)."""
+  x = np.asarray(x, np.float64)
+  with np.errstate(invalid="ignore"):
+    t = x - 2 * np.round(x / 2)
+  return np.where(np.isfinite(x), t, 0.0)
+
+
+def modulate_tree(grads, params, weight, circuit, coverage="all"):
+  """:func:`modulate` on every leaf of dicts of gradients and parameters, for
+  a ``PerturbationCircuit``."""
+  return {
+    k: modulate(
+      np.asarray(grads[k], np.float64),
+      reduced(params[k]),
+      weight,
+      circuit.n_qubits,
+      circuit.cnots,
+      circuit.layers,
+      coverage,
+    )
+    for k in grads
+  }
+
+
 def config_id(config):
   n, ent, layers = config
   return f"n{n}-{ent if isinstance(ent, (str, type(None))) else 'custom'}-L{layers}"

@@ -69,14 +69,6 @@ def angles(seed, rows, n, dtype=np.float32):
   return x.astype(dtype)
 
 
-def reduced(x):
-  """What the circuit sees: reduce_turns in float64 numpy (NaN/inf -> 0)."""
-  x = np.asarray(x, np.float64)
-  with np.errstate(invalid="ignore"):
-    t = x - 2 * np.round(x / 2)
-  return np.where(np.isfinite(x), t, 0.0)
-
-
 def test_cnot_table_is_cnot_conjugation():
   paulis = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1, -1])]
   cnot = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
@@ -159,7 +151,7 @@ def test_float32_matches_references(config):
   theta = angles(n, 6, n)
   got = np.asarray(jitted(circuit)(jnp.asarray(theta)))
   assert got.dtype == np.float32 and np.all(np.isfinite(got))
-  np.testing.assert_allclose(got, dense(circuit, reduced(theta)), atol=1e-5)
+  np.testing.assert_allclose(got, dense(circuit, reference.reduced(theta)), atol=1e-5)
   if n <= 5:  # Jitted: one compile instead of a dispatch per gate.
     sv = jax.jit(functools.partial(statevector.expectations, circuit))
     np.testing.assert_allclose(got, sv(reduce_turns(jnp.asarray(theta))), atol=1e-5)
@@ -187,7 +179,7 @@ def test_float64(config, x64):
     jax.jit(lambda t: pauli.expectations(circuit, reduce_turns(t)))(jnp.asarray(theta))
   )
   assert got.dtype == np.float64
-  np.testing.assert_allclose(got, dense(circuit, reduced(theta)), atol=1e-12)
+  np.testing.assert_allclose(got, dense(circuit, reference.reduced(theta)), atol=1e-12)
 
 
 def test_batch_shapes():
@@ -214,21 +206,6 @@ def tree(seed, dtype, scale=3.0):
   return cast(params), cast(grads)
 
 
-def expected(grads, params, weight, circuit, coverage="all"):
-  return {
-    k: reference.modulate(
-      np.asarray(grads[k], np.float64),
-      reduced(np.asarray(params[k], np.float64)),
-      weight,
-      circuit.n_qubits,
-      circuit.cnots,
-      circuit.layers,
-      coverage,
-    )
-    for k in grads
-  }
-
-
 @pytest.mark.parametrize(
   "dtype, tol", [(jnp.float32, 1e-5), (jnp.bfloat16, 2e-2)], ids=["float32", "bfloat16"]
 )
@@ -239,7 +216,7 @@ def test_superpose_matches_reference(dtype, tol, coverage):
   params, grads = tree(3, dtype)
   tx = superpose(0.7, n, entanglement=ent, layers=layers, coverage=coverage, backend="pauli")
   out, _ = jax.jit(tx.update)(grads, tx.init(params), params)
-  want = expected(grads, params, 0.7, circuit, coverage)
+  want = reference.modulate_tree(grads, params, 0.7, circuit, coverage)
   for k in grads:
     assert out[k].dtype == dtype and out[k].shape == grads[k].shape
     assert np.all(np.isfinite(np.float64(out[k]))), k
@@ -267,7 +244,7 @@ def test_non_finite_parameters_do_not_spread():
   out, _ = jax.jit(tx.update)(jnp.ones(8), tx.init(theta), theta)
   assert np.all(np.isfinite(out))
   circuit = PerturbationCircuit.build(n, "chain", 2)
-  want = reference.modulate(np.ones(8), reduced(theta), 1.0, n, circuit.cnots, 2)
+  want = reference.modulate(np.ones(8), reference.reduced(theta), 1.0, n, circuit.cnots, 2)
   np.testing.assert_allclose(out, want, atol=1e-6)
   # A product circuit gives a zero modulation for them.
   tx = superpose(1.0, n, layers=2, backend="pauli")

@@ -32,18 +32,7 @@ def run(tx, grads, params, steps=1):
 
 def expected(grads, params, weight, config, coverage="all"):
   circuit = PerturbationCircuit.build(*config)
-  return {
-    k: reference.modulate(
-      np.asarray(grads[k], np.float64),
-      np.asarray(params[k], np.float64),
-      weight,
-      circuit.n_qubits,
-      circuit.cnots,
-      circuit.layers,
-      coverage,
-    )
-    for k in grads
-  }
+  return reference.modulate_tree(grads, params, weight, circuit, coverage)
 
 
 # PennyLane's backend meets the reference on every configuration in
