@@ -30,28 +30,12 @@ def x64():
 CPU_COLLECTIVES = pytest.mark.xdist_group("cpu_collectives")
 
 
-def _skip_where_pennylane_cannot_run(items):
-  """Tests of PennyLane (marked ``pennylane``, or named for it) and the
-  doctests that run it skip, with the library's reason, only where PennyLane
-  is missing or cannot run with the installed jax."""
-  from optional import pennylane_problem
-
-  reason = pennylane_problem()
-  if reason is None:
-    return
-  for item in items:
-    named = "pennylane" in item.nodeid.lower() or "drawing.py" in item.nodeid
-    if named or item.get_closest_marker("pennylane"):
-      item.add_marker(pytest.mark.skip(reason=reason))
-
-
 @pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
 def pytest_collection_modifyitems(items):
   """Keeps the tests that share a module- or session-scoped fixture on one
   pytest-xdist worker (``--dist loadgroup``, set in pyproject.toml): split
   over workers, each would build the fixture again (test_multiprocess's
   2-process job, test_experiments' training runs)."""
-  _skip_where_pennylane_cannot_run(items)
   for item in items:
     info = getattr(item, "_fixtureinfo", None)
     if info is None:  # Doctests.
