@@ -43,6 +43,13 @@ def entangling_pairs(entanglement: Entanglement, n_qubits: int) -> tuple[tuple[i
 
   Returns:
     A tuple of ``(control, target)`` pairs, in circuit order.
+
+  Examples:
+    >>> from qsgd_optax.circuit import entangling_pairs
+    >>> entangling_pairs("ring", 3)
+    ((0, 1), (1, 2), (2, 0))
+    >>> entangling_pairs(None, 3)
+    ()
   """
   if entanglement is None:
     return ()

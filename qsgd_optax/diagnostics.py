@@ -43,6 +43,13 @@ def relative_change(a: Any, b: Any) -> jax.Array:
   are skipped). Where ``b`` is zero the change is ``0`` if ``a`` is zero too,
   ``inf`` otherwise.
 
+  Args:
+    a: a tree (or array).
+    b: the reference, a tree (or array) like ``a``.
+
+  Returns:
+    A float32 scalar array.
+
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax.diagnostics import relative_change

@@ -41,7 +41,26 @@ class LeafRule:
 
 
 def is_modulated(g: Any, p: Any) -> bool:
-  """Whether a (gradient, parameter) leaf pair gets a modulation."""
+  """Whether a (gradient, parameter) leaf pair gets a modulation.
+
+  Both leaves must be present (not ``None``) and floating point, and ``g``
+  non-empty.
+
+  Args:
+    g: a gradient (or update) leaf, or ``None``.
+    p: the matching parameter leaf, or ``None``.
+
+  Returns:
+    ``True`` if the pair is modulated.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.modulation import is_modulated
+    >>> is_modulated(jnp.ones(3), jnp.ones(3))
+    True
+    >>> is_modulated(jnp.ones(3), jnp.arange(3))
+    False
+  """
   return (
     g is not None
     and p is not None
@@ -112,6 +131,23 @@ def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   The last axis is padded (with angle 0) to a multiple of ``n``; the padded
   outputs are dropped. Only the last axis is touched, so sharded leading
   axes keep their sharding.
+
+  Args:
+    backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
+    n: qubits per circuit (the group size).
+    t: angles in turns, reduced; any shape (a scalar is one group).
+
+  Returns:
+    ``<Z>`` of every entry, shaped like ``t``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends import select
+    >>> from qsgd_optax.modulation import grouped
+    >>> backend = select(PerturbationCircuit.build(2, "chain"), "analytic")
+    >>> grouped(backend, 2, jnp.array([0.5, 0.5, 0.5]))
+    Array([-1.,  1., -1.], dtype=float32)
   """
   shape = t.shape
   t, length = _padded(t.reshape(1) if t.ndim == 0 else t, n)
@@ -127,9 +163,31 @@ def _leading_index(shape: tuple[int, ...], n: int) -> Any:
 
 
 def expectations(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
-  """``<Z>`` for every entry of ``theta`` (float32 or wider), sampled with
-  ``key`` when ``rule.shots`` is set. Under ``coverage="leading"`` only the
-  first ``n_qubits`` entries, flattened."""
+  """``<Z>`` of the circuit at angles ``pi * theta``, for every entry of ``theta``.
+
+  Sampled with ``key`` when ``rule.shots`` is set. Under ``coverage="leading"``
+  only the first ``n_qubits`` entries, flattened.
+
+  Args:
+    rule: how the leaf is evaluated (a :class:`LeafRule`).
+    theta: the parameter values (float32 or wider), in turns; reduced here
+      by :func:`~qsgd_optax.backends.analytic.reduce_turns`.
+    key: PRNG key of the shots; needed only when ``rule.shots`` is set.
+
+  Returns:
+    An array like ``theta`` (1-D under ``coverage="leading"``).
+
+  Raises:
+    ValueError: if ``rule.shots`` is set and ``key`` is ``None``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.modulation import expectations
+    >>> from qsgd_optax.superpose import CircuitOptions
+    >>> rule = CircuitOptions(n_qubits=4).rule()
+    >>> expectations(rule, jnp.array([0.5, 0.25, 0.0]), None).round(4)
+    Array([-1.    , -0.7071, -0.    ], dtype=float32)
+  """
   t = analytic.reduce_turns(theta)
   if rule.coverage == "leading":
     head = t[_leading_index(t.shape, rule.n_qubits)].reshape(-1)
@@ -148,8 +206,26 @@ def expectations(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> 
 
 
 def modulation(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
-  """``m = -<Z>`` for every entry of ``theta`` (float32 or wider); ``0``
-  outside the first ``n_qubits`` entries under ``coverage="leading"``."""
+  """The modulation ``m = -<Z>`` for every entry of ``theta``.
+
+  ``0`` outside the first ``n_qubits`` entries under ``coverage="leading"``.
+
+  Args:
+    rule: how the leaf is evaluated (a :class:`LeafRule`).
+    theta: the parameter values (float32 or wider), in turns.
+    key: PRNG key of the shots; needed only when ``rule.shots`` is set.
+
+  Returns:
+    An array like ``theta``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.modulation import modulation
+    >>> from qsgd_optax.superpose import CircuitOptions
+    >>> rule = CircuitOptions(n_qubits=2, coverage="leading").rule()
+    >>> modulation(rule, jnp.full((2, 3), 0.5), None).tolist()
+    [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+  """
   m = -expectations(rule, theta, key)
   if rule.coverage != "leading":
     return m
@@ -171,13 +247,37 @@ def modulate_leaf(
   weight: Any,
   key: Optional[jax.Array] = None,
 ) -> Any:
-  """``g * (1 + weight * m(p))`` (``combine="factor"``) or ``weight * m(p) * g``
-  (``"term"``), in ``g``'s dtype; other leaves unchanged (``"factor"``) or
-  zero (``"term"``).
+  """Combines a leaf ``g`` with the modulation ``m(p)`` of its parameters.
+
+  ``g * (1 + weight * m(p))`` (``combine="factor"``) or ``weight * m(p) * g``
+  (``"term"``), in ``g``'s dtype; other leaves (see :func:`is_modulated`)
+  unchanged (``"factor"``) or zero (``"term"``).
 
   Computed in at least float32. A finite result stays finite (clipped to the
   dtype's largest value); an infinite ``g`` stays infinite, so
   ``optax.apply_if_finite`` still sees it.
+
+  Args:
+    rule: how ``m`` is evaluated (a :class:`LeafRule`).
+    combine: ``"factor"`` or ``"term"`` (:data:`COMBINES`).
+    g: the incoming leaf (a gradient, or Adam's direction).
+    p: the matching parameter leaf; ``m`` is evaluated at its values.
+    weight: the modulation's weight ``lambda``.
+    key: PRNG key of the shots; needed only when ``rule.shots`` is set.
+
+  Returns:
+    The combined leaf.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.modulation import modulate_leaf
+    >>> from qsgd_optax.superpose import CircuitOptions
+    >>> rule = CircuitOptions(n_qubits=4).rule()
+    >>> p = jnp.array([0.5, 0.25, 0.0])
+    >>> modulate_leaf(rule, "factor", jnp.ones(3), p, 0.5).round(4)
+    Array([1.5   , 1.3536, 1.    ], dtype=float32)
+    >>> modulate_leaf(rule, "term", jnp.ones(3), p, 0.5).round(4)
+    Array([0.5   , 0.3536, 0.    ], dtype=float32)
   """
   if not is_modulated(g, p):
     return g if combine == "factor" or g is None else jnp.zeros_like(g)

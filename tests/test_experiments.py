@@ -5,8 +5,9 @@ from qsgd_optax import experiments
 from qsgd_optax.experiments import demo
 from qsgd_optax.experiments.tasks import ordered_topics
 
-# One set-up for the harness tests; each optimizer's seeds train (and compile) once.
-SETUP = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=3)
+# One set-up for the harness tests; each optimizer's seeds train (and compile) once. One
+# transformer layer: the harness does not depend on depth, and compiling is most of the cost.
+SETUP = experiments.ClassificationSetup(n_train=320, n_test=100, epochs=3, model=dict(num_layers=1))
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,8 @@ def test_unknown_optimizer():
 
 def test_demo_smoke(tmp_path, capsys):
   plot = str(tmp_path / "d.png")
-  demo.main(["--seeds", "1", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--plot", plot])
+  args = ["--seeds", "1", "--epochs", "1", "--n-train", "64", "--n-test", "32", "--layers", "1"]
+  demo.main([*args, "--plot", plot])
   out = capsys.readouterr().out
   assert "qsgd-0.5-direction" in out and "floor" in out and (tmp_path / "d.png").exists()
 
@@ -60,7 +62,7 @@ def test_mechanism_trace_separates_floor_and_direction():
 
   # No dropout: its masks cost most of the compile time and the property does not need them.
   setup = experiments.ClassificationSetup(
-    n_train=320, n_test=100, epochs=1, model=dict(dropout=0.0)
+    n_train=320, n_test=100, epochs=1, model=dict(dropout=0.0, num_layers=1)
   )
   floor = mechanism.trace(setup, "floor", [0])[0]
   direction = mechanism.trace(setup, "qsgd-0.5-direction", [0])[0]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import qsgd_optax
-from qsgd_optax import backends, diagnostics
+from qsgd_optax import backends, diagnostics, experiments, modulation
 from qsgd_optax.superpose import CircuitOptions
 
 TAKES_OPTIONS = [qsgd_optax.superpose, qsgd_optax.qsgd, qsgd_optax.scale_by_qsgd]
@@ -36,17 +36,29 @@ def documented_args(doc):
   ]
 
 
-PUBLIC = [
-  qsgd_optax.qsgd,
-  qsgd_optax.scale_by_qsgd,
-  qsgd_optax.superpose,
-  qsgd_optax.draw,
-  backends.select,
-  diagnostics.update_change,
+MODULES = [
+  qsgd_optax,
+  backends,
+  backends.analytic,
+  backends.pauli,
+  backends.statevector,
+  backends.pennylane,
+  diagnostics,
+  modulation,
+  experiments,
 ]
+PUBLIC = sorted(
+  {
+    getattr(m, name)
+    for m in MODULES
+    for name in m.__all__
+    if inspect.isfunction(getattr(m, name))
+  },
+  key=lambda f: f"{f.__module__}.{f.__name__}",
+)
 
 
-@pytest.mark.parametrize("fn", PUBLIC, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("fn", PUBLIC, ids=lambda f: f"{f.__module__}.{f.__name__}")
 def test_docstring_args_match_the_signature(fn):
   """One ``Args:`` line per argument, in the signature's order, no other."""
   want = [

@@ -58,6 +58,12 @@ def reduce_turns(x: jax.Array) -> jax.Array:
   and maps NaN and infinities to 0, so a non-finite parameter contributes a
   zero modulation instead of spreading NaN to its circuit neighbours.
 
+  Args:
+    x: angles in turns, floating point, any shape.
+
+  Returns:
+    An array like ``x``: ``t`` in ``[-1, 1]``, and 0 where ``x`` is not finite.
+
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax.backends.analytic import reduce_turns
@@ -74,6 +80,18 @@ def sinpi(t: jax.Array) -> jax.Array:
   float32 uses a degree-9 polynomial after folding ``t`` into ``[-1/2, 1/2]``
   (about 1.6 ulp; a vectorisable handful of multiply-adds, where XLA's CPU
   ``sin`` is a much slower generic routine); float64 uses ``jnp.sin``.
+
+  Args:
+    t: angles in turns, in ``[-1, 1]``.
+
+  Returns:
+    An array like ``t``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.backends.analytic import sinpi
+    >>> sinpi(jnp.array([0.0, 0.5, -0.25, 1.0])).round(4)
+    Array([ 0.    ,  1.    , -0.7071,  0.    ], dtype=float32)
   """
   if t.dtype == jnp.float64:
     return jnp.sin(jnp.pi * t)
@@ -102,6 +120,12 @@ def sincospi(t: jax.Array) -> tuple[jax.Array, jax.Array]:
   ``cos(pi r) ~= (1 - 2|r|) (1 + 2|r|) R(r^2)`` (exact zeros at ``t = +-1/2``,
   about 2 ulp). float64 uses ``jnp.sin`` and ``jnp.cos``.
 
+  Args:
+    t: angles in turns, in ``[-1, 1]``.
+
+  Returns:
+    A pair of arrays like ``t``: ``sin(pi * t)`` and ``cos(pi * t)``.
+
   Examples:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax.backends.analytic import sincospi
@@ -123,7 +147,20 @@ def sincospi(t: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def cospi(t: jax.Array) -> jax.Array:
-  """``cos(pi * t)`` for ``t`` in ``[-1, 1]`` (see :func:`sincospi`)."""
+  """``cos(pi * t)`` for ``t`` in ``[-1, 1]`` (see :func:`sincospi`).
+
+  Args:
+    t: angles in turns, in ``[-1, 1]``.
+
+  Returns:
+    An array like ``t``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.backends.analytic import cospi
+    >>> cospi(jnp.array([0.0, 0.5, -0.25, 1.0])).round(4)
+    Array([ 1.    ,  0.    ,  0.7071, -1.    ], dtype=float32)
+  """
   return sincospi(t)[1]
 
 
@@ -175,8 +212,27 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 def expectation_columns(
   circuit: PerturbationCircuit, columns: Sequence[jax.Array]
 ) -> list[jax.Array]:
-  """The one-layer entangled closed form on one array of angles per qubit
-  (all of one shape, in turns, reduced): ``<Z_i>`` as one array per qubit."""
+  """The one-layer entangled closed form on one array of angles per qubit.
+
+  ``<Z_i>`` is the product of ``-sin(pi * t_j)`` over the parity set ``S_i``
+  (:meth:`~qsgd_optax.PerturbationCircuit.parity_sets`).
+
+  Args:
+    circuit: the circuit, with one rotation layer.
+    columns: one array of angles per qubit, all of one shape, in turns,
+      reduced by :func:`reduce_turns`.
+
+  Returns:
+    ``<Z_i>`` as one array per qubit, of the columns' shape.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.analytic import expectation_columns
+    >>> c = PerturbationCircuit.build(2, "chain")
+    >>> expectation_columns(c, [jnp.array([0.5, 0.5]), jnp.array([0.5, 0.0])])
+    [Array([-1., -1.], dtype=float32), Array([1., 0.], dtype=float32)]
+  """
   z = [-sinpi(c) for c in columns]  # <Z_j> of the product state before the CNOTs.
   out = []
   for parity in circuit.parity_sets():

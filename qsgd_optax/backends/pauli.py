@@ -299,6 +299,13 @@ def compile_gates(
 
   Returns:
     The :class:`Compiled` form.
+
+  Examples:
+    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax.backends.pauli import compile_gates
+    >>> compiled = compile_gates([Gate("H", (0,)), Gate("RY", (0,), 0)], 1, 1)
+    >>> compiled.polynomials()  # <Z_0> = -sin(phi_0)
+    [{(1, 0): -1}]
   """
   first_cnot = next((k for k, g in enumerate(gates) if g.name == "CNOT"), len(gates))
   prep: list[list[Gate]] = [[] for _ in range(n_qubits)]
@@ -332,14 +339,44 @@ def _compile_cached(circuit: PerturbationCircuit, max_terms: int) -> Compiled:
 
 
 def clear_cache() -> None:
-  """Forgets the compiled forms kept by :func:`compile_circuit`."""
+  """Forgets the compiled forms kept by :func:`compile_circuit`.
+
+  Returns:
+    None.
+
+  Examples:
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.pauli import clear_cache, compile_circuit
+    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> first = compile_circuit(c)
+    >>> compile_circuit(c) is first
+    True
+    >>> clear_cache()
+    >>> compile_circuit(c) is first
+    False
+  """
   _compile_cached.cache_clear()
 
 
 def compile_circuit(circuit: PerturbationCircuit, max_terms: Optional[int] = None) -> Compiled:
-  """The closed form of ``circuit``, compiled once and cached (see the module
-  docstring). Raises :class:`TermLimitError` past ``max_terms`` terms
-  (default :data:`MAX_TERMS`)."""
+  """The closed form of ``circuit``, compiled once and cached (see the module docstring).
+
+  Args:
+    circuit: the circuit.
+    max_terms: the most terms allowed (default :data:`MAX_TERMS`).
+
+  Returns:
+    The :class:`Compiled` form (cached until :func:`clear_cache`).
+
+  Raises:
+    TermLimitError: past ``max_terms`` terms.
+
+  Examples:
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.pauli import compile_circuit
+    >>> compile_circuit(PerturbationCircuit.build(2, "chain", layers=2)).terms
+    6
+  """
   return _compile_cached(circuit, MAX_TERMS if max_terms is None else max_terms)
 
 
@@ -452,6 +489,14 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
 
   Returns:
     Shape ``(..., n_qubits)``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.pauli import compile_circuit, evaluate
+    >>> compiled = compile_circuit(PerturbationCircuit.build(2, "chain", layers=2))
+    >>> evaluate(compiled, jnp.array([0.25, 0.5])).round(4)
+    Array([-0.5   ,  0.3536], dtype=float32)
   """
   # Per column, so that XLA keeps (...,) intermediates fused rather than
   # materialising sin/cos of the whole (..., n_params) block.
@@ -460,8 +505,24 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
 
 
 def evaluate_columns(compiled: Compiled, columns: Sequence[jax.Array]) -> list[jax.Array]:
-  """:func:`evaluate` on one array of angles (in turns, reduced) per
-  parameter, all of one shape; returns one array of ``<Z_i>`` per qubit."""
+  """:func:`evaluate` on one array of angles per parameter.
+
+  Args:
+    compiled: the closed form.
+    columns: one array of angles per parameter, all of one shape, in turns,
+      reduced to ``[-1, 1]``.
+
+  Returns:
+    One array of ``<Z_i>`` per qubit, of the columns' shape and dtype.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.pauli import compile_circuit, evaluate_columns
+    >>> compiled = compile_circuit(PerturbationCircuit.build(2, "chain", layers=2))
+    >>> [z.round(4) for z in evaluate_columns(compiled, [jnp.array([0.25]), jnp.array([0.5])])]
+    [Array([-0.5], dtype=float32), Array([0.3536], dtype=float32)]
+  """
   variables: list[jax.Array] = []
   for column in columns:
     variables += analytic.sincospi(column)

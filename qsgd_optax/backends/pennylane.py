@@ -39,8 +39,21 @@ def _release(version: str) -> tuple[int, ...]:
 
 
 def check_installed() -> None:
-  """Raises an ``ImportError`` naming both versions when PennyLane is missing
-  or cannot run with the installed jax (without importing PennyLane)."""
+  """Checks that PennyLane is installed and runs with the installed jax.
+
+  Does not import PennyLane.
+
+  Returns:
+    None.
+
+  Raises:
+    ImportError: naming both versions, when PennyLane is missing or cannot
+      run with the installed jax.
+
+  Examples:
+    >>> from qsgd_optax.backends.pennylane import check_installed
+    >>> check_installed()
+  """
   if importlib.util.find_spec("pennylane") is None:
     raise ImportError(
       f"PennyLane is not installed (jax {jax.__version__}): pip install 'qsgd-optax[pennylane]' "
@@ -57,7 +70,26 @@ def check_installed() -> None:
 
 
 def apply_gates(gates: Sequence[Gate], angles: jax.Array) -> None:
-  """Queues a gate list as PennyLane operations (inside a QNode)."""
+  """Queues a gate list as PennyLane operations (inside a QNode).
+
+  Args:
+    gates: the circuit (``H``, ``RY``, ``RZ``, ``CNOT``).
+    angles: rotations read ``angles[gate.param]`` (radians).
+
+  Returns:
+    None.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import pennylane as qml
+    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax.backends.pennylane import apply_gates
+    >>> gates = [Gate("H", (0,)), Gate("RY", (0,), 0), Gate("CNOT", (0, 1))]
+    >>> with qml.queuing.AnnotatedQueue() as q:
+    ...   apply_gates(gates, jnp.array([0.3]))
+    >>> [op.name for op in q.queue]
+    ['Hadamard', 'RY', 'CNOT']
+  """
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
   ops = {"H": qml.Hadamard, "RY": qml.RY, "RZ": qml.RZ, "CNOT": qml.CNOT}
@@ -93,7 +125,21 @@ def qnode(circuit: PerturbationCircuit) -> Callable[[jax.Array], Any]:
 
 
 def as_array_fn(fn: Callable[[jax.Array], Any]) -> Callable[[jax.Array], jax.Array]:
-  """Wraps a circuit returning a list/tuple of expectations to stack them."""
+  """Wraps a circuit returning a list/tuple of expectations to stack them.
+
+  Args:
+    fn: a circuit, angles -> expectations (an array, or a list/tuple of
+      scalars as a QNode returns).
+
+  Returns:
+    The circuit, returning one array.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.backends.pennylane import as_array_fn
+    >>> as_array_fn(lambda a: (a[0], 2 * a[1]))(jnp.array([1.0, 2.0]))
+    Array([1., 4.], dtype=float32)
+  """
 
   def run(angles: jax.Array) -> jax.Array:
     out = fn(angles)
@@ -108,7 +154,25 @@ def batched(fn: Callable[[jax.Array], Any], n_qubits: int, t: jax.Array) -> jax.
   """Runs ``fn`` (angles -> expectations) on each row of ``t`` (turns).
 
   Traced at full matmul precision: PennyLane's contractions would otherwise
-  run in TF32 on NVIDIA GPUs (bfloat16 passes on TPUs)."""
+  run in TF32 on NVIDIA GPUs (bfloat16 passes on TPUs).
+
+  Args:
+    fn: a circuit, angles ``(n_qubits,)`` in radians -> ``n_qubits``
+      expectations (see :func:`as_array_fn`).
+    n_qubits: number of qubits.
+    t: angles in turns of shape ``(..., n_qubits)``, one circuit per row.
+
+  Returns:
+    The real part of the expectations, like ``t`` (shape and dtype).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.backends.pennylane import batched
+    >>> t = jnp.array([[0.5, 0.25], [-0.5, -0.25]])
+    >>> batched(lambda a: -jnp.sin(a), 2, t).round(4)
+    Array([[-1.    , -0.7071],
+           [ 1.    ,  0.7071]], dtype=float32)
+  """
   flat = t.reshape(-1, n_qubits)
   with jax.default_matmul_precision("highest"):
     z = jax.vmap(as_array_fn(fn))(jnp.pi * flat)
@@ -116,7 +180,23 @@ def batched(fn: Callable[[jax.Array], Any], n_qubits: int, t: jax.Array) -> jax.
 
 
 def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
-  """``<Z_i>`` of ``circuit`` at angles ``pi * t`` (shape ``(..., n)``)."""
+  """``<Z_i>`` of ``circuit`` at angles ``pi * t``, from a PennyLane QNode.
+
+  Args:
+    circuit: the circuit.
+    t: angles in turns of shape ``(..., n_qubits)``.
+
+  Returns:
+    An array like ``t``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.pennylane import expectations
+    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> expectations(c, jnp.array([0.25, 0.5])).round(4)
+    Array([-0.5   ,  0.3536], dtype=float32)
+  """
   return batched(qnode(circuit), circuit.n_qubits, t)
 
 

@@ -39,7 +39,20 @@ _Matrix = tuple[Any, Any, Any, Any]
 
 
 def memory_per_circuit(n_qubits: int, itemsize: int = 8) -> int:
-  """Bytes of one dense state of ``n_qubits`` (complex64: 8 bytes each)."""
+  """Bytes of one dense state of ``n_qubits`` (complex64: 8 bytes each).
+
+  Args:
+    n_qubits: number of qubits.
+    itemsize: bytes per amplitude.
+
+  Returns:
+    ``2**n_qubits * itemsize``.
+
+  Examples:
+    >>> from qsgd_optax.backends.statevector import memory_per_circuit
+    >>> memory_per_circuit(20)
+    8388608
+  """
   return (1 << n_qubits) * itemsize
 
 
@@ -162,8 +175,24 @@ def simulate(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> jax.Arr
 
 
 def z_signs(n_qubits: int, order: Optional[np.ndarray] = None) -> np.ndarray:
-  """``(n_qubits, 2**n_qubits)`` table of Z eigenvalues: row ``i`` is +1 where
-  qubit ``i`` (0 = most significant bit) is 0 in basis state ``order[b]``."""
+  """``(n_qubits, 2**n_qubits)`` table of Z eigenvalues.
+
+  Row ``i`` is +1 where qubit ``i`` (0 = most significant bit) is 0 in basis
+  state ``order[b]``, else -1.
+
+  Args:
+    n_qubits: number of qubits.
+    order: the basis state of each column (default ``arange(2**n_qubits)``).
+
+  Returns:
+    An integer array of shape ``(n_qubits, 2**n_qubits)``.
+
+  Examples:
+    >>> from qsgd_optax.backends.statevector import z_signs
+    >>> z_signs(2)
+    array([[ 1,  1, -1, -1],
+           [ 1, -1,  1, -1]])
+  """
   order = np.arange(1 << n_qubits) if order is None else order
   bits = (order[None] >> (n_qubits - 1 - np.arange(n_qubits))[:, None]) & 1
   return 1 - 2 * bits
@@ -173,6 +202,22 @@ def probabilities(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> ja
   """Basis-state probabilities ``(*batch, 2**n_qubits)`` of a gate list.
 
   Same arguments as :func:`simulate`; qubit 0 is the most significant bit.
+
+  Args:
+    gates: the circuit; rotations read ``angles[..., gate.param]`` (radians).
+    n_qubits: number of qubits.
+    angles: shape ``(*batch, n_params)``, float32 or float64.
+
+  Returns:
+    Shape ``(*batch, 2**n_qubits)``: the probability of every basis state.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax.backends.statevector import probabilities
+    >>> bell = [Gate("RY", (0,), 0), Gate("CNOT", (0, 1))]
+    >>> probabilities(bell, 2, jnp.array([jnp.pi / 2])).round(4)
+    Array([0.5, 0. , 0. , 0.5], dtype=float32)
   """
   probs, final = _probabilities(gates, n_qubits, angles)
   return jnp.moveaxis(probs if final is None else probs[final], 0, -1)
@@ -263,8 +308,24 @@ def check_qubits(n_qubits: int) -> None:
 
 
 def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
-  """``<Z_i>`` of ``circuit`` at angles ``pi * t``, ``t`` of shape
-  ``(..., n_qubits)``; large batches are simulated in bounded-memory chunks.
+  """``<Z_i>`` of ``circuit`` at angles ``pi * t``, by dense simulation.
+
+  Large batches are simulated in bounded-memory chunks.
+
+  Args:
+    circuit: the circuit, of at most :data:`MAX_QUBITS` qubits.
+    t: angles in turns of shape ``(..., n_qubits)``.
+
+  Returns:
+    An array like ``t``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends.statevector import expectations
+    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> expectations(c, jnp.array([0.25, 0.5])).round(4)
+    Array([-0.5   ,  0.3536], dtype=float32)
   """
   n = circuit.n_qubits
   gates = circuit.gates()

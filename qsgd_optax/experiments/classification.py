@@ -37,15 +37,35 @@ NOISE_FLOOR = 1e-6
 def optimizer(
   name: str, learning_rate: optax.ScalarOrSchedule, weight_decay: float = 0.0, seed: int = 0
 ) -> optax.GradientTransformation:
-  """An optimizer by name: ``"adam"``, ``"adamw"``,
-  ``"qsgd-<lambda>[-update|-direction]"``, or a control: ``"floor"`` (Adam on
-  gradients times ``1 + 1e-6 u``), ``"rand-<s>[-direction]"`` (the same with
-  scale ``s``, on the gradient or on Adam's direction), ``"addnoise-<eta>"``
-  (``optax.add_noise(eta, 0.55)`` before Adam).
+  """An optimizer of the study, by name.
+
+  ``name`` is ``"adam"``, ``"adamw"``, ``"qsgd-<lambda>[-update|-direction]"``,
+  or a control: ``"floor"`` (Adam on gradients times ``1 + 1e-6 u``),
+  ``"rand-<s>[-direction]"`` (the same with scale ``s``, on the gradient or on
+  Adam's direction), ``"addnoise-<eta>"`` (``optax.add_noise(eta, 0.55)``
+  before Adam).
+
+  Args:
+    name: the optimizer's name (above).
+    learning_rate: the learning rate, or a schedule.
+    weight_decay: the weight decay of every optimizer but ``"adam"``.
+    seed: seed of the controls' random draws.
+
+  Returns:
+    An ``optax.GradientTransformation``.
+
+  Raises:
+    ValueError: for an unknown ``name``.
 
   Examples:
+    >>> import jax.numpy as jnp
     >>> from qsgd_optax.experiments import optimizer
     >>> tx = optimizer("qsgd-0.5-direction", 1e-3)
+    >>> tx = optimizer("adam", 0.1)
+    >>> params = {"w": jnp.array([1.0, -2.0])}
+    >>> updates, _ = tx.update(params, tx.init(params))
+    >>> [round(float(u), 4) for u in updates["w"]]
+    [-0.1, 0.1]
   """
   adamw = lambda: optax.adamw(learning_rate, weight_decay=weight_decay)
   parts = name.split("-")
@@ -215,7 +235,28 @@ def train_seeds(
   seeds: Sequence[int],
   on_epoch: Optional[Callable[[int], None]] = None,
 ) -> list[dict[str, Any]]:
-  """Trains one run per seed (vmapped); returns their per-epoch histories."""
+  """Trains one run per seed (vmapped); returns their per-epoch histories.
+
+  Args:
+    setup: the task, model and training settings.
+    opt_name: the optimizer's name, as :func:`optimizer` takes it.
+    seeds: the seeds; seed ``s`` fixes the initial parameters, the data order
+      and the dropout keys.
+    on_epoch: called with each finished epoch's index (from 0).
+
+  Returns:
+    One history per seed, in order: a dict with ``optimizer``, ``attention``,
+    ``seed``, ``task``, ``steps_per_epoch``, ``compile_s`` and, per epoch,
+    ``train_loss`` (mean over the epoch's batches), ``test_acc`` and
+    ``epoch_s`` (wall seconds, divided among the seeds).
+
+  Examples:
+    >>> from qsgd_optax.experiments import ClassificationSetup, train_seeds
+    >>> setup = ClassificationSetup(n_train=320, n_test=100, epochs=3)
+    >>> runs = train_seeds(setup, "qsgd-0.5", [0, 1])  # doctest: +SKIP
+    >>> len(runs), len(runs[0]["test_acc"])  # doctest: +SKIP
+    (2, 3)
+  """
   prob = Problem(setup, seeds)
   tx = optimizer(opt_name, setup.learning_rate, setup.weight_decay)
   Carry = tuple[nnx.State, optax.OptState]
@@ -255,12 +296,44 @@ def train_classifier(
   seed: int,
   on_epoch: Optional[Callable[[int], None]] = None,
 ) -> dict[str, Any]:
-  """Trains one run; returns its per-epoch history and timings."""
+  """Trains one run; returns its per-epoch history and timings.
+
+  Args:
+    setup: the task, model and training settings.
+    opt_name: the optimizer's name, as :func:`optimizer` takes it.
+    seed: fixes the initial parameters, the data order and the dropout keys.
+    on_epoch: called with each finished epoch's index (from 0).
+
+  Returns:
+    The run's history, as one entry of :func:`train_seeds`.
+
+  Examples:
+    >>> from qsgd_optax.experiments import ClassificationSetup, train_classifier
+    >>> setup = ClassificationSetup(n_train=320, n_test=100, epochs=3)
+    >>> run = train_classifier(setup, "adam", 0)  # doctest: +SKIP
+    >>> len(run["test_acc"])  # doctest: +SKIP
+    3
+  """
   return train_seeds(setup, opt_name, [seed], on_epoch)[0]
 
 
 def epochs_to(acc_history: Sequence[float], threshold: float) -> Optional[int]:
-  """First epoch (1-based) whose test accuracy reaches ``threshold``."""
+  """First epoch (1-based) whose test accuracy reaches ``threshold``.
+
+  Args:
+    acc_history: test accuracy after each epoch.
+    threshold: the accuracy to reach.
+
+  Returns:
+    The epoch, or ``None`` if no epoch reaches ``threshold``.
+
+  Examples:
+    >>> from qsgd_optax.experiments import epochs_to
+    >>> epochs_to([0.5, 0.85, 0.92, 0.95], 0.9)
+    3
+    >>> epochs_to([0.5], 0.9) is None
+    True
+  """
   hits = np.flatnonzero(np.asarray(acc_history) >= threshold)
   return int(hits[0]) + 1 if hits.size else None
 
@@ -281,9 +354,33 @@ def _epoch_time(run: dict[str, Any]) -> float:
 def summarize(
   runs: list[dict[str, Any]], baseline: str = "adam", threshold: float = 0.9
 ) -> list[dict[str, Any]]:
-  """Per (attention, optimizer): final accuracy, epochs to ``threshold``,
-  time per epoch and its ratio to ``baseline``, and a paired comparison of
-  final accuracy with ``baseline`` over the seeds both ran."""
+  """Summarizes runs per (attention, optimizer).
+
+  Per (attention, optimizer): final accuracy, epochs to ``threshold``, time per
+  epoch and its ratio to ``baseline``, and a paired comparison of final
+  accuracy with ``baseline`` over the seeds both ran.
+
+  Args:
+    runs: histories as :func:`train_seeds` returns them.
+    baseline: the optimizer compared against, within each attention.
+    threshold: the test accuracy whose first epoch is counted.
+
+  Returns:
+    One dict per (attention, optimizer), e.g. ``final_acc_mean``,
+    ``epochs_to_threshold_mean`` and ``epoch_time_ratio``; the paired
+    comparison (``diff_vs_baseline``, ``wins``, ``p_value``,
+    ``min_detectable``) where at least two seeds pair with ``baseline``.
+
+  Examples:
+    >>> from qsgd_optax.experiments import summarize
+    >>> runs = [
+    ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
+    ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
+    ...   for opt, acc in [("adam", 0.9), ("adamw", 0.95)]
+    ... ]
+    >>> [(r["optimizer"], r["final_acc_mean"], r["reached"]) for r in summarize(runs)]
+    [('adam', 0.9, '1/1'), ('adamw', 0.95, '1/1')]
+  """
   from scipy import stats  # pylint: disable=import-outside-toplevel
 
   groups = _group(runs)
@@ -334,7 +431,25 @@ def min_detectable_effect(diff: np.ndarray, alpha: float = 0.05, power: float = 
 
 
 def markdown(rows: list[dict[str, Any]], threshold: float = 0.9) -> str:
-  """The summary as a markdown table."""
+  """The summary as a markdown table.
+
+  Args:
+    rows: the rows of :func:`summarize`.
+    threshold: the threshold the rows were summarized with (for the headers).
+
+  Returns:
+    The table, one line per row after the two header lines.
+
+  Examples:
+    >>> from qsgd_optax.experiments import markdown, summarize
+    >>> runs = [
+    ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
+    ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
+    ...   for opt, acc in [("adam", 0.9), ("adamw", 0.95)]
+    ... ]
+    >>> print(markdown(summarize(runs)).splitlines()[2])
+    | classical | adam | 1 | 90.00 +- 0.00 | 2.0 (1/1) | 20 | 1.00 | 1.00 |  |
+  """
   pct = f"{threshold:.0%}"
   lines = [
     f"| attention | optimizer | seeds | final test acc | epochs to {pct} (reached) "
@@ -365,7 +480,31 @@ def markdown(rows: list[dict[str, Any]], threshold: float = 0.9) -> str:
 def plot(
   runs: list[dict[str, Any]], path: str, metrics: Sequence[str] = ("test_acc", "train_loss")
 ) -> None:
-  """Curves per (attention, optimizer): mean over seeds, min-max shaded."""
+  """Curves per (attention, optimizer): mean over seeds, min-max shaded.
+
+  One row of axes per attention, one column per metric, written to ``path``.
+
+  Args:
+    runs: histories as :func:`train_seeds` returns them.
+    path: the image file to write.
+    metrics: the per-epoch entries of a history to plot.
+
+  Returns:
+    None.
+
+  Examples:
+    >>> import os, tempfile
+    >>> from qsgd_optax.experiments import plot
+    >>> runs = [
+    ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
+    ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
+    ...   for opt, acc in [("adam", 0.9), ("adamw", 0.95)]
+    ... ]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...   plot(runs, os.path.join(d, "curves.png"))
+    ...   print(os.listdir(d))
+    ['curves.png']
+  """
   import matplotlib  # pylint: disable=import-outside-toplevel
 
   matplotlib.use("Agg")

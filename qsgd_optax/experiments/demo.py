@@ -10,7 +10,7 @@ comparison) and saves the learning curves as a PNG: a curve that lies on the
 noise floor's is a perturbation Adam does not notice.
 
 Run: python -m qsgd_optax.experiments.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
-       [--n-train N] [--n-test N]
+       [--n-train N] [--n-test N] [--layers 2]
 """
 
 import argparse
@@ -33,10 +33,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   parser.add_argument("--plot", default="qsgd_demo.png")
   parser.add_argument("--n-train", type=int, help="training sequences (default: the task's)")
   parser.add_argument("--n-test", type=int, help="test sequences (default: the task's)")
+  parser.add_argument("--layers", type=int, default=2, help="transformer layers (the paper's: 2)")
   args = parser.parse_args(argv)
   n_train = 3000 if args.task == "topics" and args.n_train is None else args.n_train
   setup = experiments.ClassificationSetup(
-    task=args.task, n_train=n_train, n_test=args.n_test, epochs=args.epochs
+    task=args.task,
+    n_train=n_train,
+    n_test=args.n_test,
+    epochs=args.epochs,
+    model=dict(num_layers=args.layers),
   )
   seeds = list(range(args.seeds))
   runs = []
