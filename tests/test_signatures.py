@@ -48,12 +48,7 @@ MODULES = [
   experiments,
 ]
 PUBLIC = sorted(
-  {
-    getattr(m, name)
-    for m in MODULES
-    for name in m.__all__
-    if inspect.isfunction(getattr(m, name))
-  },
+  {getattr(m, name) for m in MODULES for name in m.__all__ if inspect.isfunction(getattr(m, name))},
   key=lambda f: f"{f.__module__}.{f.__name__}",
 )
 
