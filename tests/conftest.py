@@ -13,14 +13,18 @@ import pytest  # noqa: E402
 sys.path.insert(0, os.path.dirname(__file__))
 
 
-@pytest.fixture
-def x64():
-  """Runs the test with float64 enabled (jax.enable_x64 from jax 0.8, before
-  that jax.experimental.enable_x64)."""
+def enable_x64(on=True):
+  """``jax.enable_x64`` (jax 0.8 and later; before, ``jax.experimental.enable_x64``)."""
   enable = getattr(jax, "enable_x64", None)
   if enable is None:
     from jax.experimental import enable_x64 as enable
-  with enable(True):
+  return enable(on)
+
+
+@pytest.fixture
+def x64():
+  """Runs the test with float64 enabled."""
+  with enable_x64(True):
     yield
 
 

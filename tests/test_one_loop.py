@@ -74,11 +74,13 @@ def test_groupings_give_the_same_values(circuit, shape):
   """Every formulation evaluates the same arithmetic per entry."""
   theta = jax.random.normal(jax.random.PRNGKey(1), shape)
   g = jax.random.normal(jax.random.PRNGKey(2), shape)
-  tx = qsgd_optax.superpose(0.5, **CIRCUITS[circuit])
   outs = {}
   for name in modulation.GROUPINGS:
     with pytest.MonkeyPatch.context() as m:
       m.setattr(modulation, "grouping", name)
+      # A new transformation each time: jax.jit caches by function, and the
+      # grouping is read when the step is traced.
+      tx = qsgd_optax.superpose(0.5, **CIRCUITS[circuit])
       outs[name] = jax.jit(tx.update)(g, tx.init(theta), theta)[0]
   for name, out in outs.items():
     assert out.shape == shape and out.dtype == g.dtype

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qsgd_optax
+from conftest import enable_x64
 
 FLOATS = [jnp.float16, jnp.bfloat16, jnp.float32]
 OTHERS = [jnp.int32, jnp.bool_, jnp.complex64]
@@ -75,7 +76,7 @@ def test_hostile_trees(tree, config, weight):
   st.sampled_from([dict(), dict(entanglement="ring"), dict(backend="statevector")]),
 )
 def test_float64(theta, config):
-  with jax.enable_x64(True):
+  with enable_x64(True):
     p = jnp.asarray(theta, jnp.float64)
     g = jnp.ones_like(p)
     tx = qsgd_optax.superpose(1.0, 3, **config)
