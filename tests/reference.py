@@ -47,6 +47,23 @@ def expectations(n, cnots, layers, theta):
   return np.array([np.real(np.conj(psi) @ _on(n, {q: _Z}) @ psi) for q in range(n)])
 
 
+def probabilities(n, gates, angles):
+  """Basis-state probabilities of a gate list (``H``, ``RY``, ``RZ``, ``CNOT``
+  with ``gate.param`` indexing ``angles`` in radians) applied to ``|0...0>``."""
+  angles = np.asarray(angles, np.float64)
+  psi = np.zeros(2**n, complex)
+  psi[0] = 1
+  for gate in gates:
+    if gate.name == "CNOT":
+      c, t = gate.wires
+      psi = (_on(n, {c: _P0}) + _on(n, {c: _P1, t: _X})) @ psi
+    else:
+      op = {"H": lambda _: _H, "RY": _ry, "RZ": _rz}[gate.name]
+      angle = None if gate.param is None else angles[gate.param]
+      psi = _on(n, {gate.wires[0]: op(angle)}) @ psi
+  return np.abs(psi) ** 2
+
+
 def modulate(grad, theta, weight, n, cnots=(), layers=1, coverage="all"):
   """float64 reference of superpose's output for one leaf (numpy arrays)."""
   g = np.asarray(grad, np.float64)

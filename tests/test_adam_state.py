@@ -160,3 +160,24 @@ def test_float64_numpy_parameters_without_x64_warn_nothing(placement):
     warnings.simplefilter("error")
     updates, _ = tx.update(params, tx.init(params), params)
   assert updates["w"].dtype == jnp.float32
+
+
+@pytest.mark.parametrize("placement", qsgd_optax.PLACEMENTS)
+def test_weight_schedule_reads_adams_step_count(placement):
+  """A ``quantum_weight`` schedule is evaluated at the number of updates so
+  far (0 at the first), like optax's schedules: step k equals a constant
+  weight of ``schedule(k)`` applied to the same state."""
+  schedule = optax.linear_schedule(0.0, 0.9, 3)  # 0, 0.3, 0.6 at steps 0, 1, 2.
+  params = random_tree(jnp.float32, 0)
+  scheduled = qsgd_optax.qsgd(1e-2, quantum_weight=schedule, placement=placement, **HYPER)
+  state = scheduled.init(params)
+  for k in range(3):
+    grads = random_tree(jnp.float32, 10 + k)
+    constant = qsgd_optax.qsgd(
+      1e-2, quantum_weight=float(schedule(k)), placement=placement, **HYPER
+    )
+    want, _ = jax.jit(constant.update)(grads, state, params)
+    got, state = jax.jit(scheduled.update)(grads, state, params)
+    for key in params:  # Float rounding (a traced weight), relative to the leaf.
+      scale = float(jnp.abs(want[key]).max())
+      np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6 * scale)

@@ -155,3 +155,24 @@ def test_model_matmuls_keep_the_default_precision():
   precisions = [eqn.params["precision"] for eqn in inexact_dots(jaxpr)]
   assert precisions.count(HIGHEST) == 1  # The readout.
   assert precisions.count(None) == 4  # qkv, Q K^T, weights @ V, out.
+
+
+@pytest.mark.parametrize("readout", ["expval", "probs"])
+@pytest.mark.parametrize("backend", ["analytic", "statevector"])
+def test_bias_matches_the_float64_reference(readout, backend):
+  """Phi(s) against an independent numpy simulation of the gate list: the sum
+  of <Z_i> (``"expval"``) or of the first n basis-state probabilities
+  (``"probs"``), so a readout shared by every backend is checked too."""
+  import reference
+
+  circuit = ScoreCircuit.build(n_qubits=3, depth=2, readout=readout, backend=backend)
+  rng = np.random.default_rng(5)
+  theta, phi = (jnp.asarray(rng.uniform(-2, 2, (2, 3)), jnp.float32) for _ in range(2))
+  s = jnp.asarray(rng.uniform(-3, 3, 7), jnp.float32)
+  got = np.asarray(circuit.bias(s, theta, phi))
+  signs = np.array([[1 - 2 * ((b >> (2 - q)) & 1) for b in range(8)] for q in range(3)])
+  want = []
+  for angles in np.asarray(circuit.angles(s, theta, phi), np.float64):
+    p = reference.probabilities(3, circuit.gates(), angles)
+    want.append(p[:3].sum() if readout == "probs" else (signs @ p).sum())
+  np.testing.assert_allclose(got, want, atol=2e-5)
