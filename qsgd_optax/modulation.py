@@ -100,7 +100,9 @@ def _by_shifts(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   """``"shifted"``: no reshape at all. Entry ``i`` sits at position
   ``k = i % n`` of its group, whose qubit ``j`` is entry ``i - k + j``; each
   position's output is evaluated on the whole axis from shifted copies of it
-  and selected where it applies (``n`` times the arithmetic, no temporary)."""
+  and selected where it applies (``n`` times the arithmetic, no temporary).
+  Needs no padding: beyond the last entry the shifted copies read angle 0,
+  which is the padding's value."""
   assert backend.columns is not None
   length = t.shape[-1]
   edge = [(0, 0)] * (t.ndim - 1) + [(n - 1, n - 1)]
@@ -150,8 +152,11 @@ def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
     Array([-1.,  1., -1.], dtype=float32)
   """
   shape = t.shape
-  t, length = _padded(t.reshape(1) if t.ndim == 0 else t, n)
+  t = t.reshape(1) if t.ndim == 0 else t
   how = grouping if backend.columns is not None else "columns"
+  if how == "shifted":  # Pads itself, inside the loop.
+    return _by_shifts(backend, n, t).reshape(shape)
+  t, length = _padded(t, n)
   z = GROUPINGS[how](backend, n, t)
   return z[..., :length].reshape(shape)
 
