@@ -47,7 +47,9 @@ def run(tx, params, steps, state=None, seed=1):
 
 
 @pytest.mark.parametrize("weight", ["constant", "schedule"])
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64, jnp.bfloat16], ids=str)
+@pytest.mark.parametrize(
+  "dtype", [jnp.float32, jnp.float64, jnp.bfloat16], ids=lambda d: jnp.dtype(d).name
+)
 @pytest.mark.parametrize("mu_dtype", [None, jnp.bfloat16], ids=["mu-default", "mu-bf16"])
 def test_without_perturbation_it_is_adamw(dtype, mu_dtype, weight, x64):
   params = random_tree(dtype, 0)
