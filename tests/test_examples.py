@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import CPU_COLLECTIVES
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")

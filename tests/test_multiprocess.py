@@ -20,6 +20,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from conftest import CPU_COLLECTIVES
 
 pytestmark = CPU_COLLECTIVES
