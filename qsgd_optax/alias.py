@@ -28,6 +28,14 @@ class ScaleByQSGDState(NamedTuple):
       ``optax.tree.get(state, "mu")`` finds the first moment, and an
       ``optax.adamw`` state's moments carry over with ``optax.tree.set``.
     key: raw ``uint32`` PRNG key, split every step when ``shots`` is set.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import qsgd_optax
+    >>> state = qsgd_optax.scale_by_qsgd().init({"w": jnp.zeros((2, 3))})
+    >>> optax.tree.get(state, "mu")["w"].shape, state.key.shape
+    ((2, 3), (2,))
   """
 
   adam: optax.ScaleByAdamState

@@ -25,8 +25,24 @@ Entanglement = Union[None, str, Sequence[Sequence[int]]]
 
 @dataclasses.dataclass(frozen=True)
 class Gate:
-  """One gate: ``name`` in {"H", "RY", "RZ", "CNOT"}, its ``wires``, and for
-  rotations the index of the angle it takes (``param``)."""
+  """One gate of a circuit's gate list.
+
+  Backends walk a tuple of these in the order the gates act.
+
+  Attributes:
+    name: the gate, one of ``"H"``, ``"RY"``, ``"RZ"`` and ``"CNOT"``.
+    wires: the qubits it acts on: one for ``H`` and the rotations,
+      ``(control, target)`` for ``CNOT``.
+    param: for ``RY`` and ``RZ``, the index of the angle it takes in the
+      circuit's angle vector; ``None`` for ``H`` and ``CNOT``.
+
+  Examples:
+    >>> from qsgd_optax import Gate, PerturbationCircuit
+    >>> Gate("RY", (0,), param=0)
+    Gate(name='RY', wires=(0,), param=0)
+    >>> PerturbationCircuit.build(2, "chain").gates()[-1]
+    Gate(name='CNOT', wires=(0, 1), param=None)
+  """
 
   name: str
   wires: tuple[int, ...]
@@ -113,11 +129,21 @@ class PerturbationCircuit:
   """The perturbation circuit: ``n_qubits``, its CNOT pairs and ``layers``.
 
   Registered as a static pytree node (no leaves), so it can ride in an
-  optimizer state through ``jax.jit`` as part of the tree structure.
+  optimizer state through ``jax.jit`` as part of the tree structure. Build
+  one from an entangling pattern with :meth:`build`.
+
+  Attributes:
+    n_qubits: number of qubits (and of angles: qubit ``i`` takes angle ``i``
+      in every layer).
+    cnots: the ``(control, target)`` pairs of every layer's CNOTs, in circuit
+      order (see :func:`entangling_pairs`); ``()`` for no entanglement.
+    layers: number of rotation-and-CNOT layers after the Hadamards.
 
   Examples:
     >>> from qsgd_optax import PerturbationCircuit
     >>> c = PerturbationCircuit.build(3, "chain")
+    >>> c
+    PerturbationCircuit(n_qubits=3, cnots=((0, 1), (1, 2)), layers=1)
     >>> c.parity_sets()
     ((0,), (0, 1), (0, 1, 2))
 

@@ -29,6 +29,17 @@ class UpdateChange(NamedTuple):
     cosine: ``(steps,)`` cosine similarity of ``u`` and ``u_base``.
     per_leaf: a tree like the params of ``(steps,)`` relative changes
       (``0`` where both updates are zero; ``None`` for non-float leaves).
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax
+    >>> import qsgd_optax
+    >>> from qsgd_optax.diagnostics import update_change
+    >>> params = {"w": jnp.linspace(-1.0, 1.0, 8)}
+    >>> grad_fn = lambda p, i: jax.grad(lambda q: jnp.sum((q["w"] - 0.3) ** 2))(p)
+    >>> tx = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement="direction")
+    >>> change = update_change(tx, optax.adamw(1e-2), grad_fn, params, steps=3)
+    >>> change.relative.shape, change.cosine.shape, change.per_leaf["w"].shape
+    ((3,), (3,), (3,))
   """
 
   relative: jax.Array

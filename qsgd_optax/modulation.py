@@ -32,6 +32,12 @@ class LeafRule:
     n_qubits: parameters per circuit.
     coverage: ``"all"`` or ``"leading"``.
     shots: ``None`` (exact) or the number of measurement shots.
+
+  Examples:
+    >>> from qsgd_optax.superpose import CircuitOptions
+    >>> rule = CircuitOptions(n_qubits=2, entanglement="chain").rule()
+    >>> rule.n_qubits, rule.coverage, rule.backend.elementwise
+    (2, 'all', False)
   """
 
   backend: Backend

@@ -24,6 +24,15 @@ class SuperposeState(NamedTuple):
   Attributes:
     count: number of updates so far (int32), for ``quantum_weight`` schedules.
     key: raw ``uint32`` PRNG key, split every step when ``shots`` is set.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import qsgd_optax
+    >>> tx = qsgd_optax.superpose(0.5)
+    >>> params = {"w": jnp.zeros(3)}
+    >>> _, state = tx.update({"w": jnp.ones(3)}, tx.init(params), params)
+    >>> int(state.count), state.key.shape, state.key.dtype
+    (1, (2,), dtype('uint32'))
   """
 
   count: jax.Array  # type: ignore[assignment]  # shadows tuple.count, as in optax
@@ -42,6 +51,29 @@ class CircuitOptions:
   evaluated. ``n_qubits`` and ``layers`` fix the circuit's shape, so they must
   be Python ints: under ``optax.inject_hyperparams`` name them in
   ``static_args``.
+
+  Attributes:
+    n_qubits: qubits per circuit, i.e. parameters per group (a Python int).
+    entanglement: the CNOT pattern: ``None``, ``"chain"``, ``"ring"`` or
+      ``(control, target)`` pairs.
+    layers: number of rotation and entangling layers (a Python int).
+    coverage: ``"all"`` (every entry, in groups along the last axis) or
+      ``"leading"`` (only the first ``n_qubits`` entries of a leaf).
+    backend: one of :data:`qsgd_optax.backends.BACKENDS`; ``"auto"`` picks
+      one for the circuit.
+    shots: ``None`` for exact expectations, or a number of measurement shots.
+    key: seed or PRNG key for ``shots``.
+    circuit: a user circuit, angles ``(n_qubits,)`` -> ``n_qubits`` values of
+      ``<Z>``, run through PennyLane in place of the built-in one (``None``:
+      the built-in circuit).
+
+  Examples:
+    >>> from qsgd_optax.superpose import CircuitOptions
+    >>> rule = CircuitOptions(n_qubits=2, coverage="leading").rule()
+    >>> rule.n_qubits, rule.coverage, rule.shots
+    (2, 'leading', None)
+    >>> CircuitOptions(n_qubits=4, entanglement="chain", layers=2).rule().backend.elementwise
+    False
   """
 
   n_qubits: int = 4

@@ -1,14 +1,17 @@
-"""Each circuit option's default is written once (``CircuitOptions``), and
-every public function's docstring documents exactly its arguments."""
+"""Each circuit option's default is written once (``CircuitOptions``), every
+public function's docstring documents exactly its arguments, and every public
+class's exactly its fields or ``__init__`` arguments."""
 
 import dataclasses
+import importlib
 import inspect
 import re
 
 import pytest
 
 import qsgd_optax
-from qsgd_optax import backends, diagnostics, experiments, modulation
+from qsgd_optax import backends, diagnostics, experiments, modulation, nn
+from qsgd_optax.nn import transformer
 from qsgd_optax.superpose import CircuitOptions
 
 TAKES_OPTIONS = [qsgd_optax.superpose, qsgd_optax.qsgd, qsgd_optax.scale_by_qsgd]
@@ -22,18 +25,23 @@ def test_circuit_options_agree_with_the_one_definition(fn):
     assert params[field.name].default == field.default, (fn.__name__, field.name)
 
 
-def documented_args(doc):
-  """The argument names of a Google-style ``Args:`` section."""
-  section = re.search(r"\n\s*Args:\n(.*?)(?:\n\s*\n|\Z)", doc, re.S)
-  if section is None:
+def documented(doc, section):
+  """The names a Google-style section (``Args``, ``Attributes``, ...) lists."""
+  found = re.search(rf"\n\s*{re.escape(section)}:\n(.*?)(?:\n\s*\n|\Z)", doc, re.S)
+  if found is None:
     return []
-  lines = section.group(1).splitlines()
+  lines = found.group(1).splitlines()
   indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
   return [
     line.strip().split(":")[0]
     for line in lines
     if line.strip() and len(line) - len(line.lstrip()) == indent
   ]
+
+
+def documented_args(doc):
+  """The argument names of a Google-style ``Args:`` section."""
+  return documented(doc, "Args")
 
 
 MODULES = [
@@ -77,3 +85,79 @@ def test_the_check_reads_an_args_section():
     """
 
   assert documented_args(inspect.getdoc(f)) == ["a", "b"]
+
+
+# Every public class: NamedTuples and dataclasses list their fields under
+# ``Attributes:``, the others (Flax NNX modules, ...) their ``__init__``
+# arguments under ``Args:``, as optax's and flax's reference pages do.
+CLASSES = [
+  qsgd_optax.Gate,
+  qsgd_optax.PerturbationCircuit,
+  qsgd_optax.ScaleByQSGDState,
+  qsgd_optax.SuperposeState,
+  CircuitOptions,
+  backends.Backend,
+  diagnostics.UpdateChange,
+  nn.ScoreCircuit,
+  nn.MultiHeadAttention,
+  transformer.Block,
+  transformer.Transformer,
+  transformer.TransformerClassifier,
+  transformer.CausalLM,
+  experiments.ClassificationSetup,
+  experiments.Problem,
+  modulation.LeafRule,
+  backends.pauli.Compiled,
+  backends.pauli.TermLimitError,
+]
+
+
+CLASS_MODULES = [
+  qsgd_optax,
+  importlib.import_module("qsgd_optax.superpose"),  # the attribute is the function
+  backends,
+  diagnostics,
+  nn,
+  nn.attention,
+  transformer,
+  experiments,
+  modulation,
+  backends.pauli,
+]
+
+
+def test_every_public_class_is_checked():
+  public = [getattr(m, name) for m in CLASS_MODULES for name in m.__all__]
+  assert {c for c in public if inspect.isclass(c)} == set(CLASSES)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_class_docstrings_document_every_field_or_argument(cls):
+  """One ``Attributes:`` line per field, or one ``Args:`` line per ``__init__``
+  argument, in order, no other; and an example."""
+  doc = inspect.getdoc(cls)
+  if dataclasses.is_dataclass(cls):
+    assert documented(doc, "Attributes") == [f.name for f in dataclasses.fields(cls)]
+  elif issubclass(cls, tuple) and hasattr(cls, "_fields"):
+    assert documented(doc, "Attributes") == list(cls._fields)
+  else:
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    want = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    assert documented(doc, "Args") == want
+  assert ">>> " in doc, cls.__name__
+
+
+def test_the_check_reads_an_attributes_section():
+  doc = """Summary.
+
+  Attributes:
+    a: first,
+      continued.
+    b: second.
+
+  Examples:
+    >>> 1
+    1
+  """
+  assert documented(inspect.cleandoc(doc), "Attributes") == ["a", "b"]
+  assert documented(inspect.cleandoc(doc), "Args") == []

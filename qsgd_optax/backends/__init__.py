@@ -65,6 +65,18 @@ class Backend(NamedTuple):
     elementwise: whether ``expectations`` takes any shape (no grouping needed).
     columns: the same on one array per qubit (any one shape), returning one
       array per qubit, where the backend is a closed form (else ``None``).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends import select
+    >>> b = select(PerturbationCircuit.build(2), "analytic")
+    >>> b.elementwise, b.columns is None
+    (True, True)
+    >>> b.expectations(jnp.full((3, 2), 0.25)).round(4)
+    Array([[-0.7071, -0.7071],
+           [-0.7071, -0.7071],
+           [-0.7071, -0.7071]], dtype=float32)
   """
 
   expectations: Expectations

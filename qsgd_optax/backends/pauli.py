@@ -99,7 +99,17 @@ _Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class TermLimitError(ValueError):
-  """The compiled form would exceed the allowed number of terms."""
+  """The compiled form would exceed the allowed number of terms.
+
+  Examples:
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends import pauli
+    >>> try:
+    ...   pauli.compile_gates(PerturbationCircuit.build(4, "ring", 3).gates(), 4, 4, max_terms=8)
+    ... except pauli.TermLimitError:
+    ...   print("too many terms")
+    too many terms
+  """
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -113,6 +123,13 @@ class Compiled:
     coef: ``(T,)`` integer coefficients.
     exps: ``(T, n_params, 2)`` powers of ``sin`` (``[..., 0]``) and ``cos``
       (``[..., 1]``) of each angle.
+
+  Examples:
+    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax.backends import pauli
+    >>> compiled = pauli.compile_circuit(PerturbationCircuit.build(2, "chain"))
+    >>> compiled.n_qubits, compiled.n_params, compiled.terms
+    (2, 2, 2)
   """
 
   n_qubits: int

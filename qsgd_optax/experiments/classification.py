@@ -105,6 +105,28 @@ class ClassificationSetup:
   :func:`~qsgd_optax.experiments.tasks.load`, e.g. ``order_fraction``);
   ``model`` the :class:`~qsgd_optax.nn.transformer.TransformerClassifier`'s
   keyword arguments (``d_model``, ``dropout``, ...).
+
+  Attributes:
+    task: the task's name, one of :data:`~qsgd_optax.experiments.tasks.TASKS`.
+    n_train: number of training examples (``None``: the task's default).
+    n_test: number of test examples (``None``: the task's default).
+    epochs: number of training epochs.
+    batch_size: examples per mini-batch; an epoch takes
+      ``n_train // batch_size`` steps (the rest are dropped).
+    learning_rate: the optimizer's learning rate.
+    weight_decay: the optimizer's weight decay.
+    quantum_attention: whether the model's attention carries the default
+      :class:`~qsgd_optax.nn.attention.ScoreCircuit` (else classical).
+    data_seed: seed of the task's data, the same for every run.
+    model: keyword arguments of the
+      :class:`~qsgd_optax.nn.transformer.TransformerClassifier`.
+    task_kwargs: the synthetic task's generator settings.
+
+  Examples:
+    >>> from qsgd_optax.experiments import ClassificationSetup
+    >>> setup = ClassificationSetup(n_train=320, quantum_attention=True)
+    >>> setup.task, setup.n_test, setup.attention
+    ('topics', None, 'quantum')
   """
 
   task: str = "topics"
@@ -126,7 +148,26 @@ class ClassificationSetup:
 
 
 class Problem:
-  """Data, model and loss of a setup, with seeds' parameters stacked."""
+  """Data, model and loss of a setup, with seeds' parameters stacked.
+
+  Loads the setup's task (``x``, ``y`` for training, ``xt``, ``yt`` for
+  testing), sizes a :class:`~qsgd_optax.nn.transformer.TransformerClassifier`
+  to its vocabulary, length and classes, and initialises one per seed: their
+  parameters are stacked on a leading axis (``params``), next to the seeds'
+  PRNG keys (``keys``).
+
+  Args:
+    setup: the task, model and training settings.
+    seeds: the seeds; seed ``s`` initialises the parameters with
+      ``nnx.Rngs(s)`` and starts the key ``jax.random.PRNGKey(s)``.
+
+  Examples:
+    >>> from qsgd_optax.experiments import ClassificationSetup, Problem
+    >>> setup = ClassificationSetup(n_train=64, n_test=16, model={"d_model": 16})
+    >>> prob = Problem(setup, [0, 1])
+    >>> prob.x.shape, prob.xt.shape, prob.keys.shape, prob.steps
+    ((64, 32), (16, 32), (2, 2), 2)
+  """
 
   def __init__(self, setup: ClassificationSetup, seeds: Sequence[int]) -> None:
     self.setup = setup

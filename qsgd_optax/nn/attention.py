@@ -82,6 +82,18 @@ class ScoreCircuit:
   The circuit's own float contractions ask for
   ``jax.lax.Precision.HIGHEST``, so a TF32 default matmul precision does not
   round its readout; the model's matmuls keep the precision in effect.
+  :meth:`build` checks its arguments and turns an entangling pattern into
+  ``cnots``.
+
+  Attributes:
+    n_qubits: number of qubits ``n``.
+    depth: number of layers of ``RY RZ`` rotations, each followed by the CNOTs.
+    cnots: the ``(control, target)`` pairs of every layer's CNOTs, in circuit
+      order (``build``'s default ``entanglement="chain"`` on 4 qubits).
+    readout: ``"expval"`` (the sum of ``<Z_k>``) or ``"probs"`` (the sum of
+      the probabilities of the first ``n_qubits`` basis states); see
+      :data:`READOUTS`.
+    backend: how ``Phi`` is evaluated, one of :data:`SCORE_BACKENDS` (above).
 
   Examples:
     >>> import jax.numpy as jnp

@@ -29,6 +29,14 @@ class Block(nnx.Module):
     circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
       attention, ``None`` for classical attention.
     rngs: ``nnx.Rngs`` for the initial parameters.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> from qsgd_optax.nn.transformer import Block
+    >>> block = Block(16, 2, 32, rngs=nnx.Rngs(0))
+    >>> block(jnp.ones((2, 5, 16)), deterministic=True).shape
+    (2, 5, 16)
   """
 
   def __init__(
@@ -67,9 +75,23 @@ class Transformer(nnx.Module):
   Args:
     vocab_size: number of tokens.
     max_len: longest sequence (rows of the learned position table).
-    d_model, num_heads, d_ff, dropout, circuit: of every :class:`Block`.
+    d_model: model width, of the embeddings and every :class:`Block`.
+    num_heads: attention heads of every block.
+    d_ff: hidden width of every block's MLP.
     num_layers: number of blocks.
+    dropout: dropout rate of every block.
+    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` shared by every
+      block's attention (quantum attention), ``None`` for classical attention.
     rngs: ``nnx.Rngs`` for the initial parameters.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from flax import nnx
+    >>> from qsgd_optax.nn.transformer import Transformer
+    >>> body = Transformer(30, 12, d_model=16, num_heads=2, d_ff=32, num_layers=1,
+    ...                    rngs=nnx.Rngs(0))
+    >>> body(jnp.zeros((2, 7), jnp.int32), deterministic=True).shape
+    (2, 7, 16)
   """
 
   def __init__(
@@ -113,6 +135,19 @@ class TransformerClassifier(nnx.Module):
 
   Defaults are the paper's synthetic-classification settings: embedding 64,
   4 heads, FFN 128, 2 layers, dropout 0.1.
+
+  Args:
+    vocab_size: number of tokens.
+    max_len: longest sequence (rows of the learned position table).
+    num_classes: number of classes (outputs of the linear head).
+    d_model: model width.
+    num_heads: attention heads of every block.
+    d_ff: hidden width of every block's MLP.
+    num_layers: number of transformer blocks.
+    dropout: dropout rate of every block.
+    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
+      attention, ``None`` for classical attention.
+    rngs: ``nnx.Rngs`` for the initial parameters.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -160,6 +195,21 @@ class TransformerClassifier(nnx.Module):
 
 class CausalLM(nnx.Module):
   """Decoder-only language model with tied input/output embeddings.
+
+  The output logits are the final hidden states times the token embedding
+  table; every position attends to itself and earlier positions only.
+
+  Args:
+    vocab_size: number of tokens (rows of the tied embedding table).
+    max_len: longest sequence (rows of the learned position table).
+    d_model: model width.
+    num_heads: attention heads of every block.
+    d_ff: hidden width of every block's MLP.
+    num_layers: number of transformer blocks.
+    dropout: dropout rate of every block.
+    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
+      attention, ``None`` for classical attention.
+    rngs: ``nnx.Rngs`` for the initial parameters.
 
   Examples:
     >>> import jax.numpy as jnp
