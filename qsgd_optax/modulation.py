@@ -76,14 +76,22 @@ def is_modulated(g: Any, p: Any) -> bool:
   )
 
 
-def _padded(t: jax.Array, n: int) -> tuple[jax.Array, int]:
-  """``t`` (at least 1-D) with its last axis padded with angle 0 to a
-  multiple of ``n``, and the original length."""
-  length = t.shape[-1]
-  pad = -length % n
-  if pad:
+Grouping = Callable[[Backend, int, jax.Array], jax.Array]
+
+
+def _padded(whole_groups: Grouping) -> Grouping:
+  """A formulation that needs whole groups, applied to any length: the last
+  axis is padded with angle 0 to a multiple of ``n``, the padded outputs dropped."""
+
+  def apply(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+    length = t.shape[-1]
+    pad = -length % n
+    if not pad:
+      return whole_groups(backend, n, t)
     t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
-  return t, length
+    return whole_groups(backend, n, t)[..., :length]
+
+  return apply
 
 
 def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
@@ -125,10 +133,10 @@ def _by_shifts(backend: Backend, n: int, t: jax.Array) -> jax.Array:
 # How a leaf's last axis is split into circuits: candidate formulations of the
 # same values, for XLA to fuse into the optimizer's loop (benchmarks/grouping.py
 # compares them per platform). Only closed-form backends have columns.
-GROUPINGS: dict[str, Callable[[Backend, int, jax.Array], jax.Array]] = {
-  "columns": _by_groups,
-  "strided": _by_strides,
-  "shifted": _by_shifts,
+GROUPINGS: dict[str, Grouping] = {
+  "columns": _padded(_by_groups),
+  "strided": _padded(_by_strides),
+  "shifted": _by_shifts,  # Pads itself, inside the loop.
 }
 grouping = "columns"  # Measured choice for every platform until a device run says otherwise.
 
@@ -157,14 +165,9 @@ def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
     >>> grouped(backend, 2, jnp.array([0.5, 0.5, 0.5]))
     Array([-1.,  1., -1.], dtype=float32)
   """
-  shape = t.shape
-  t = t.reshape(1) if t.ndim == 0 else t
   how = grouping if backend.columns is not None else "columns"
-  if how == "shifted":  # Pads itself, inside the loop.
-    return _by_shifts(backend, n, t).reshape(shape)
-  t, length = _padded(t, n)
-  z = GROUPINGS[how](backend, n, t)
-  return z[..., :length].reshape(shape)
+  z = GROUPINGS[how](backend, n, t.reshape(1) if t.ndim == 0 else t)
+  return z.reshape(t.shape)
 
 
 def _leading_index(shape: tuple[int, ...], n: int) -> Any:
