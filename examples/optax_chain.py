@@ -44,22 +44,27 @@ def loss_fn(params, x, y):
   return optax.softmax_cross_entropy_with_integer_labels(forward(params, x), y).mean()
 
 
-def train(tx, seed, steps=500, batch=128):
-  x, y = spirals(4096, seed)
-  x_test, y_test = spirals(2048, seed + 1000)
-  params = init_mlp(jax.random.PRNGKey(seed))
-  state = tx.init(params)
+def make_step(tx, batch=128):
+  """One compiled training step of ``tx``, shared by every seed."""
 
   @jax.jit
-  def step(params, state, key):
+  def step(params, state, x, y, key):
     idx = jax.random.randint(key, (batch,), 0, x.shape[0])
     loss, grads = jax.value_and_grad(loss_fn)(params, x[idx], y[idx])
     updates, state = tx.update(grads, state, params)
     return optax.apply_updates(params, updates), state, loss
 
+  return step
+
+
+def train(tx, step, seed, steps=500):
+  x, y = spirals(4096, seed)
+  x_test, y_test = spirals(2048, seed + 1000)
+  params = init_mlp(jax.random.PRNGKey(seed))
+  state = tx.init(params)
   keys = jax.random.split(jax.random.PRNGKey(seed + 1), steps)
   for key in keys:
-    params, state, _ = step(params, state, key)
+    params, state, _ = step(params, state, x, y, key)
   accuracy = jnp.mean(jnp.argmax(forward(params, x_test), -1) == y_test)
   return float(loss_fn(params, x, y)), float(accuracy)
 
@@ -67,15 +72,14 @@ def train(tx, seed, steps=500, batch=128):
 def main(seeds=(0, 1, 2)):
   lr = optax.cosine_decay_schedule(3e-3, 500)
   optimizers = {
-    "adamw": lambda: optax.adamw(lr),
-    "superpose+adamw": lambda: optax.chain(
-      qsgd_optax.superpose(quantum_weight=0.5), optax.adamw(lr)
-    ),
+    "adamw": optax.adamw(lr),
+    "superpose+adamw": optax.chain(qsgd_optax.superpose(quantum_weight=0.5), optax.adamw(lr)),
   }
   print(f"two spirals, MLP 2-64-64-2, 500 steps, seeds {list(seeds)}")
-  for name, make in optimizers.items():
+  for name, tx in optimizers.items():
     start = time.perf_counter()
-    runs = np.array([train(make(), s) for s in seeds])
+    step = make_step(tx)
+    runs = np.array([train(tx, step, s) for s in seeds])
     print(
       f"{name:>16}: train loss {runs[:, 0].mean():.4f} +- {runs[:, 0].std():.4f}"
       f"   test acc {runs[:, 1].mean():.3f} +- {runs[:, 1].std():.3f}"

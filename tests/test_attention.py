@@ -18,13 +18,12 @@ CIRCUITS = [
 
 
 def inputs(circuit, seed=0):
-  k = jax.random.split(jax.random.PRNGKey(seed), 4)
+  rng = np.random.default_rng(seed)  # NumPy: an eager jax.random call compiles per shape.
   shape = (circuit.depth, circuit.n_qubits)
-  theta = jax.random.uniform(k[0], shape, minval=-np.pi, maxval=np.pi)
-  phi = jax.random.uniform(k[1], shape, minval=-np.pi, maxval=np.pi)
-  s = 3 * jax.random.normal(k[2], (2, 3, 4, 5))  # (batch, heads, q, k)
-  w = jax.random.normal(k[3], s.shape)
-  return theta, phi, s, w
+  theta, phi = (rng.uniform(-np.pi, np.pi, shape) for _ in range(2))
+  s = 3 * rng.standard_normal((2, 3, 4, 5))  # (batch, heads, q, k)
+  w = rng.standard_normal(s.shape)
+  return tuple(jnp.asarray(a, jnp.float32) for a in (theta, phi, s, w))
 
 
 @pytest.mark.pennylane  # The reference.

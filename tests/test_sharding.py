@@ -1,4 +1,4 @@
-"""Launches the multi-device tests in a process with 8 simulated CPU devices."""
+"""Launches the multi-device tests, the sharded example among them, with 8 simulated CPU devices."""
 
 import os
 import subprocess

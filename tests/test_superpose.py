@@ -230,7 +230,7 @@ def test_apply_if_finite():
 
 
 def test_no_recompilation_and_extra_args():
-  params, grads = random_tree(6)
+  params, grads = random_tree(6, shapes={"mat": SHAPES["mat"]})
   tx = optax.chain(superpose(0.5, shots=100), optax.adamw(1e-3))
   traces = []
 
@@ -275,7 +275,8 @@ def test_vmap_over_models():
 
 
 def test_deterministic():
-  params, grads = random_tree(10)
+  # Two leaves: each draws its own shots from the state's key (more only add compile time).
+  params, grads = random_tree(10, shapes={"mat": SHAPES["mat"], "scalar": ()})
   for kw in ({}, {"shots": 50, "key": 3}, {"entanglement": "ring", "layers": 2}):
     a, _ = run(superpose(0.5, **kw), grads, params, steps=2)
     b, _ = run(superpose(0.5, **kw), grads, params, steps=2)

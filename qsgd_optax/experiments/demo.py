@@ -15,7 +15,7 @@ Run: python -m qsgd_optax.experiments.demo [--task ordered|topics|digits] [--see
 
 import argparse
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
 from tqdm import tqdm
 
@@ -25,7 +25,16 @@ from qsgd_optax.experiments.tasks import TASKS
 OPTIMIZERS = ("adam", "floor", "qsgd-0.5", "qsgd-0.5-direction")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
+  """Runs the demo: trains every optimizer, prints the table, saves the plot.
+
+  Args:
+    argv: the command-line arguments (``None``: ``sys.argv[1:]``).
+
+  Returns:
+    The runs, :func:`~qsgd_optax.experiments.train_seeds`'s histories of
+    every optimizer and seed.
+  """
   parser = argparse.ArgumentParser(description=__doc__)
   parser.add_argument("--task", default="ordered", choices=TASKS)
   parser.add_argument("--seeds", type=int, default=3)
@@ -57,6 +66,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
   print(experiments.markdown(experiments.summarize(runs)))
   experiments.plot(runs, args.plot)
   print(f"\nLearning curves saved to {args.plot}")
+  return runs
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Runs under 8 simulated CPU devices (launched by tests/test_sharding.py)."""
 
 import functools
+import os
+import runpy
+import sys
 
 import jax
 import numpy as np
@@ -121,3 +124,12 @@ def test_shard_map(kw):
     return tx.update(g, tx.init(p), p)[0]
 
   np.testing.assert_allclose(jax.jit(local)(grads["w"], params["w"]), ref, atol=1e-6)
+
+
+def test_sharded_example_runs_on_8_devices(monkeypatch, capsys):
+  """examples/sharded_finetune.py as a script, on this process's 8 devices."""
+  path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "sharded_finetune.py")
+  monkeypatch.setattr(sys, "argv", [path])
+  runpy.run_path(path, run_name="__main__")
+  out = capsys.readouterr().out
+  assert "step 300" in out and "8 devices, mesh {'data': 2, 'fsdp': 4}" in out, out[-500:]
