@@ -32,3 +32,12 @@ def test_multidevice_suite():
   print(result.stdout[-5000:], result.stderr[-5000:])
   assert result.returncode == 0, result.stdout[-5000:]
   assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+@CPU_COLLECTIVES
+def test_groups_keep_collective_jobs_on_one_worker(request):
+  """Under ``--dist loadgroup`` (pyproject.toml) a grouped test's id carries its
+  group; without it, the collective jobs and module fixtures spread over workers
+  (pytest 9.2 with pytest-xdist 3.8 drops the groups silently)."""
+  if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getoption("loadgroup", False):
+    assert request.node.nodeid.endswith("@cpu_collectives"), request.node.nodeid
