@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command timed as a newcomer runs it: for each revision, a fresh clone of this
+# repository, a fresh virtual environment, `pip install -e '.[dev]' && python -m pytest`
+# (with --durations=15). Run revisions back to back to compare them in the same hour:
+#   bash benchmarks/suite_time.sh afc9cec HEAD        (PYTHON=python3.12 ... for another Python)
+# Output: one line per step on stdout; each run's pytest output in $OUT (default /tmp/suite_time).
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3.11}
+out=${OUT:-/tmp/suite_time}
+mkdir -p "$out"
+for rev in "$@"; do
+  sha=$(git -C "$repo" rev-parse --short "$rev")
+  work=$(mktemp -d)
+  git clone -q "$repo" "$work/clone" && git -C "$work/clone" checkout -q "$sha"
+  "$python" -m venv "$work/venv"
+  cd "$work/clone" || exit 1
+  start=$SECONDS
+  "$work/venv/bin/pip" install -q -e '.[dev]' >/dev/null 2>&1
+  echo "$sha install $((SECONDS - start)) s"
+  echo "$sha pytest start $(date -u +%H:%M:%S)"
+  start=$SECONDS
+  "$work/venv/bin/python" -m pytest -p no:cacheprovider --durations=15 >"$out/$sha.txt" 2>&1
+  echo "$sha pytest rc $? wall $((SECONDS - start)) s: $(tail -1 "$out/$sha.txt")"
+  cd "$repo" && rm -rf "$work"
+done
