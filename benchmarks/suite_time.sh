@@ -2,7 +2,8 @@
 # The README's test command timed as a newcomer runs it: for each revision, a fresh clone of this
 # repository, a fresh virtual environment, `pip install -e '.[dev]' && python -m pytest`
 # (with --durations=15). Run revisions back to back to compare them in the same hour:
-#   bash benchmarks/suite_time.sh afc9cec HEAD        (PYTHON=python3.12 ... for another Python)
+#   bash benchmarks/suite_time.sh afc9cec HEAD
+#   PYTHON=~/.pyenv/versions/3.12.1/bin/python bash benchmarks/suite_time.sh HEAD   (another Python)
 # Output: one line per step on stdout; each run's pytest output in $OUT (default /tmp/suite_time).
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,7 +14,7 @@ for rev in "$@"; do
   sha=$(git -C "$repo" rev-parse --short "$rev")
   work=$(mktemp -d)
   git clone -q "$repo" "$work/clone" && git -C "$work/clone" checkout -q "$sha"
-  "$python" -m venv "$work/venv"
+  "$python" -m venv "$work/venv" || { echo "no Python at $python" >&2; exit 1; }
   cd "$work/clone" || exit 1
   start=$SECONDS
   "$work/venv/bin/pip" install -q -e '.[dev]' >/dev/null 2>&1
