@@ -1,4 +1,5 @@
 import os
+import runpy
 import sys
 
 # One BLAS thread per process, set before numpy loads (workers and subprocesses
@@ -19,6 +20,18 @@ def enable_x64(on=True):
   if enable is None:
     from jax.experimental import enable_x64 as enable
   return enable(on)
+
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def run_example(name, monkeypatch, capsys):
+  """Runs ``examples/name`` as ``python examples/name`` would, in this process
+  (``runpy``: the interpreter and its imports are already here); returns its stdout."""
+  path = os.path.join(EXAMPLES, name)
+  monkeypatch.setattr(sys, "argv", [path])
+  runpy.run_path(path, run_name="__main__")
+  return capsys.readouterr().out
 
 
 @pytest.fixture

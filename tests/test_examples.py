@@ -1,38 +1,28 @@
 """Every example runs to completion as a script.
 
-Single-process examples run as ``__main__`` in the test's process (``runpy``:
-the interpreter and its imports are already here); the sharded one on 8
-devices runs in tests/multidevice (a process with 8 simulated devices), the
-multi-host one as its own processes, as from the command line.
+Single-process examples run as ``__main__`` in the test's process
+(``conftest.run_example``); the sharded one on 8 devices runs in
+tests/multidevice (a process with 8 simulated devices), the multi-host one as
+its own processes, as from the command line.
 """
 
 import os
-import runpy
 import subprocess
 import sys
 
 import pytest
 
-from conftest import CPU_COLLECTIVES
+from conftest import CPU_COLLECTIVES, EXAMPLES, run_example
 
-EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 MULTIPLE_DEVICES = {"sharded_finetune.py", "multihost_finetune.py"}
 IN_PROCESS = sorted(
   f for f in os.listdir(EXAMPLES) if f.endswith(".py") and f not in MULTIPLE_DEVICES
 )
 
 
-def run_as_main(name, monkeypatch, capsys):
-  """Runs ``examples/name`` as ``python examples/name`` would; returns its stdout."""
-  path = os.path.join(EXAMPLES, name)
-  monkeypatch.setattr(sys, "argv", [path])
-  runpy.run_path(path, run_name="__main__")
-  return capsys.readouterr().out
-
-
 @pytest.mark.parametrize("name", IN_PROCESS)
 def test_example_runs(name, monkeypatch, capsys):
-  out = run_as_main(name, monkeypatch, capsys)
+  out = run_example(name, monkeypatch, capsys)
   assert "step" in out or "loss" in out
 
 
@@ -40,7 +30,7 @@ def test_sharded_example_runs_on_one_device(monkeypatch, capsys):
   """As on a machine with one GPU: the mesh is built from the devices present
   (this process has one CPU device; the flag keeps the example from asking for 8)."""
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
-  out = run_as_main("sharded_finetune.py", monkeypatch, capsys)
+  out = run_example("sharded_finetune.py", monkeypatch, capsys)
   assert "1 devices, mesh {'data': 1, 'fsdp': 1}" in out, out[-500:]
 
 

@@ -14,7 +14,10 @@ from qsgd_optax.experiments.tasks import ordered_topics
 SETUP = experiments.ClassificationSetup(
   task="topics", n_train=320, n_test=100, epochs=3, model=dict(num_layers=1)
 )
-DEMO_ARGS = ["--task", "topics", "--n-train", "320", "--n-test", "100", "--epochs", "3"]
+DEMO_ARGS = [
+  *("--task", SETUP.task, "--n-train", str(SETUP.n_train), "--n-test", str(SETUP.n_test)),
+  *("--epochs", str(SETUP.epochs), "--layers", str(SETUP.model["num_layers"])),
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def demo_run(tmp_path_factory):
   plot = tmp_path_factory.mktemp("demo") / "curves.png"
   out = io.StringIO()
   with contextlib.redirect_stdout(out):
-    runs = demo.main([*DEMO_ARGS, "--seeds", "2", "--layers", "1", "--plot", str(plot)])
+    runs = demo.main([*DEMO_ARGS, "--seeds", "2", "--plot", str(plot)])
   return runs, out.getvalue(), plot
 
 

@@ -1,9 +1,6 @@
 """Runs under 8 simulated CPU devices (launched by tests/test_sharding.py)."""
 
 import functools
-import os
-import runpy
-import sys
 
 import jax
 import numpy as np
@@ -13,6 +10,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import qsgd_optax
+from conftest import run_example
 
 pytestmark = pytest.mark.skipif(
   jax.device_count() < 8, reason="needs 8 devices: run via test_sharding.py"
@@ -128,8 +126,5 @@ def test_shard_map(kw):
 
 def test_sharded_example_runs_on_8_devices(monkeypatch, capsys):
   """examples/sharded_finetune.py as a script, on this process's 8 devices."""
-  path = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "sharded_finetune.py")
-  monkeypatch.setattr(sys, "argv", [path])
-  runpy.run_path(path, run_name="__main__")
-  out = capsys.readouterr().out
+  out = run_example("sharded_finetune.py", monkeypatch, capsys)
   assert "step 300" in out and "8 devices, mesh {'data': 2, 'fsdp': 4}" in out, out[-500:]
