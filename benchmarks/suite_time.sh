@@ -4,6 +4,8 @@
 # (with --durations=15). Run revisions back to back to compare them in the same hour:
 #   bash benchmarks/suite_time.sh afc9cec HEAD
 #   PYTHON=~/.pyenv/versions/3.12.1/bin/python bash benchmarks/suite_time.sh HEAD   (another Python)
+#   TAG=-quick PYTEST_ARGS=@args.txt bash benchmarks/suite_time.sh HEAD   (extra pytest arguments,
+#     one per line in args.txt, e.g. a -m expression; TAG names the output file)
 # Output: one line per step on stdout; each run's pytest output in $OUT (default /tmp/suite_time).
 set -u
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +23,8 @@ for rev in "$@"; do
   echo "$sha install $((SECONDS - start)) s"
   echo "$sha pytest start $(date -u +%H:%M:%S)"
   start=$SECONDS
-  "$work/venv/bin/python" -m pytest -p no:cacheprovider --durations=15 >"$out/$sha.txt" 2>&1
-  echo "$sha pytest rc $? wall $((SECONDS - start)) s: $(tail -1 "$out/$sha.txt")"
+  # shellcheck disable=SC2086  # PYTEST_ARGS: extra arguments, word-split on purpose.
+  "$work/venv/bin/python" -m pytest -p no:cacheprovider --durations=15 ${PYTEST_ARGS:-} >"$out/$sha${TAG:-}.txt" 2>&1
+  echo "$sha pytest rc $? wall $((SECONDS - start)) s: $(tail -1 "$out/$sha${TAG:-}.txt")"
   cd "$repo" && rm -rf "$work"
 done
