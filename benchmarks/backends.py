@@ -21,8 +21,9 @@ Run:
   python benchmarks/backends.py --headline-only      # 1e6 params, n_qubits=4
   python benchmarks/backends.py --headline-only --anchors
   python benchmarks/backends.py --threshold          # pauli vs statevector
-Writes benchmarks/results/backends.{json,md,png} (``--name`` to change), and
-backends-anchors.{json,md}, backends-pauli-threshold.{json,md}.
+Writes benchmarks/results/backends-<platform>.{json,md,png} (``--name`` to
+change), and backends-<platform>-anchors.{json,md},
+backends-<platform>-pauli-threshold.{json,md}.
 """
 
 import argparse
@@ -318,11 +319,16 @@ def write_extra(args):
       f"Machine: {meta}\n\n" + table(rows) + "\n\n*reference: the analytic backend, or "
       "statevector for circuits without a closed form (float32)."
     )
-    save(args.out, "backends-anchors", dict(meta=meta, rows=rows), md)
+    save(args.out, f"backends-{jax.devices()[0].platform}-anchors", dict(meta=meta, rows=rows), md)
   if args.threshold:
     rows = threshold(args.threshold_params, args.repeats, args.threshold_max_terms)
     md = f"Machine: {meta}\n\n" + threshold_table(rows)
-    save(args.out, "backends-pauli-threshold", dict(meta=meta, rows=rows), md)
+    save(
+      args.out,
+      f"backends-{jax.devices()[0].platform}-pauli-threshold",
+      dict(meta=meta, rows=rows),
+      md,
+    )
 
 
 def main():
@@ -343,11 +349,12 @@ def main():
   parser.add_argument("--threshold-params", type=int, default=1 << 16)
   parser.add_argument("--threshold-max-terms", type=int, default=6000)
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  parser.add_argument("--name", default="backends", help="result file name (no extension)")
+  parser.add_argument("--name", help="result file name (no extension; default backends-<platform>)")
   parser.add_argument(
-    "--plot-only", action="store_true", help="redraw the PNG from an existing backends.json"
+    "--plot-only", action="store_true", help="redraw the PNG from an existing <name>.json"
   )
   args = parser.parse_args()
+  args.name = args.name or f"backends-{jax.devices()[0].platform}"
   os.makedirs(args.out, exist_ok=True)
   if args.plot_only:
     with open(os.path.join(args.out, args.name + ".json")) as f:

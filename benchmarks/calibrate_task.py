@@ -3,19 +3,20 @@
 Trains the paper's classifier with plain Adam (the paper's settings, 3 paired
 seeds) on :func:`qsgd_optax.experiments.tasks.ordered_topics` for each
 generator setting given, and reports per seed the first epoch at 90% test
-accuracy, the peak and the final accuracy. The target (issue 10): 90% first
-reached around epoch 7, about 91-92% at the end of 10+ epochs, as the paper's
-Adam did.
+accuracy, the peak and the final accuracy. The target: 90% first reached
+around epoch 7, about 91-92% at the end of 10+ epochs, as the paper's Adam
+did.
 
 Run:
   python benchmarks/calibrate_task.py --epochs 14 \\
     --setting n_train=3000,order_fraction=0.5 --setting n_train=2000,order_fraction=0.7
-Writes benchmarks/results/calibration.{json,md}.
+Writes benchmarks/results/calibrate_task-<platform>.{json,md}.
 """
 
 import argparse
 import os
 
+import jax
 import numpy as np
 from _results import save
 
@@ -71,7 +72,7 @@ def main():
     lines.append(line)
     print(line, flush=True)
     print("  mean curve:", np.round(np.mean(r["test_acc"], 0), 3).tolist(), flush=True)
-  save(args.out, "calibration", results, "\n".join(lines))
+  save(args.out, f"calibrate_task-{jax.devices()[0].platform}", results, "\n".join(lines))
 
 
 if __name__ == "__main__":

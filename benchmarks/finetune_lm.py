@@ -19,7 +19,7 @@ model needs a larger one (default 1e-3, same for every optimizer).
 Run:
   python benchmarks/finetune_lm.py            # 3 seeds
   python benchmarks/finetune_lm.py --quick
-Writes benchmarks/results/finetune_lm.{json,md,png}.
+Writes benchmarks/results/finetune_lm-<platform>.{json,md,png}.
 """
 
 import argparse
@@ -226,7 +226,8 @@ def main():
     )
   md = "\n".join(lines)
   data = dict(args=vars(args), pretrain_loss=pre_loss, summary=summary, runs=runs)
-  save(args.out, "finetune_lm", data, md, indent=None)
+  name = f"finetune_lm-{jax.devices()[0].platform}"
+  save(args.out, name, data, md, indent=None)
   import matplotlib  # pylint: disable=import-outside-toplevel
 
   matplotlib.use("Agg")
@@ -243,7 +244,7 @@ def main():
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(os.path.join(args.out, "finetune_lm.png"), dpi=110)
+  fig.savefig(os.path.join(args.out, name + ".png"), dpi=110)
   print(md)
 
 

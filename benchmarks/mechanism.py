@@ -1,4 +1,4 @@
-"""Why qsgd barely changes training: the mechanism study (issue 10).
+"""Why qsgd barely changes training: the mechanism study.
 
 For each task, from the same init, data order and dropout keys per seed,
 trains every variant beside Adam (see :mod:`qsgd_optax.experiments.mechanism`)
@@ -13,7 +13,7 @@ a variance matched to qsgd-0.5's perturbation.
 Run:
   python benchmarks/mechanism.py                 # ordered + digits, 3 seeds, 20 epochs
   python benchmarks/mechanism.py --quick
-Writes benchmarks/results/mechanism-<tasks>.{json,md,png} (or --name).
+Writes benchmarks/results/mechanism-<platform>-<tasks>.{json,md,png} (or --name).
 """
 
 import argparse
@@ -194,14 +194,16 @@ def main():
   parser.add_argument("--variants", nargs="+", default=VARIANTS)
   parser.add_argument("--quick", action="store_true")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  parser.add_argument("--name", help="file stem of the outputs (default: mechanism-<tasks>)")
+  parser.add_argument(
+    "--name", help="file stem of the outputs (default: mechanism-<platform>-<tasks>)"
+  )
   parser.add_argument(
     "--rewrite", action="store_true", help="only redo table and plot from <name>.json's runs"
   )
   args = parser.parse_args()
   if args.quick:
     args.seeds, args.epochs, args.tasks = 2, 2, args.tasks[:1]
-  args.name = args.name or "mechanism-" + "-".join(args.tasks)
+  args.name = args.name or f"mechanism-{jax.devices()[0].platform}-" + "-".join(args.tasks)
   if args.rewrite:
     with open(os.path.join(args.out, f"{args.name}.json")) as f:
       stored = json.load(f)

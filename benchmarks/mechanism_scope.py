@@ -1,4 +1,4 @@
-"""Where does qsgd's trajectory leave the noise floor? The scope sweep (issue 19).
+"""Where does qsgd's trajectory leave the noise floor? The scope sweep.
 
 One factor at a time around the digits set-up of ``benchmarks/mechanism.py``
 (lr 1e-3, dropout 0.1, no weight decay, width 64/128, batch 32): learning rate
@@ -7,7 +7,7 @@ no weight decay, so "weight decay 0" is the base cell.) Each cell trains Adam
 and, beside it from the same init, data order and dropout keys, the noise
 floor, ``qsgd-0.5``, ``qsgd-0.5-direction`` and ``rand-0.5``
 (:func:`qsgd_optax.experiments.mechanism.trace`). The base cell's runs are read
-from ``benchmarks/results/mechanism-digits.json`` (the same set-up, seeds and
+from ``benchmarks/results/mechanism-cpu-digits.json`` (the same set-up, seeds and
 code; ``--base-from ""`` trains it again).
 
 Per cell: each variant's final distance to Adam's trajectory and its ratio to
@@ -24,7 +24,7 @@ Or in two processes (each uses about one core), then merged:
   python benchmarks/mechanism_scope.py --cells "width x2" --name scope-a &
   python benchmarks/mechanism_scope.py --cells "lr/3" "lr*3" "dropout 0" --name scope-b
   python benchmarks/mechanism_scope.py --merge scope-a scope-b
-Writes benchmarks/results/mechanism-scope.{json,md,png}.
+Writes benchmarks/results/mechanism_scope-<platform>.{json,md,png}.
 """
 
 import argparse
@@ -185,14 +185,17 @@ def main():
   parser.add_argument("--epochs", type=int, default=20)
   parser.add_argument("--quick", action="store_true", help="2 cells, 2 seeds, 2 epochs")
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  parser.add_argument("--name", default="mechanism-scope")
+  parser.add_argument(
+    "--name", help="file stem of the outputs (default: mechanism_scope-<platform>)"
+  )
   parser.add_argument(
     "--base-from",
-    default=os.path.join(HERE, "results", "mechanism-digits.json"),
+    default=os.path.join(HERE, "results", "mechanism-cpu-digits.json"),
     help='the base cell from a benchmarks/mechanism.py digits run ("" to train it)',
   )
   parser.add_argument("--merge", nargs="+", help="only merge these result names into --name")
   args = parser.parse_args()
+  args.name = args.name or f"mechanism_scope-{jax.devices()[0].platform}"
   if args.merge:
     merged = [load(os.path.join(args.out, f"{n}.json")) for n in args.merge]
     runs = [r for _, rs in merged for r in rs]

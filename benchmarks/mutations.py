@@ -4,8 +4,8 @@ Each mutant replaces one snippet of the package (it must occur exactly once)
 in a fresh copy of the working tree, then runs the named test files there
 (``pytest -x``, the README's own tests): a mutant is *caught* when a test
 fails, and the first failing test is recorded. A survivor means a missing
-test. The table goes to ``benchmarks/results/mutations.{md,json}`` and, by
-hand, to ``docs/reliability.md``.
+test. The table goes to ``benchmarks/results/mutations-<platform>.{md,json}``
+(the platform jax runs the tests on) and, by hand, to ``docs/reliability.md``.
 
 Run:
   python benchmarks/mutations.py               # every mutant (about 10 minutes, 2 cores)
@@ -238,9 +238,13 @@ def main():
     by = f"`{r['by']}`" if r["caught"] else "**survived**"
     lines.append(f"| {r['name']} | {r['area']} | {change} (`{r['path']}`) | {by} |")
   os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, "mutations.md"), "w") as f:
+  # The platform jax runs the tests on, asked after the runs (they are subprocesses).
+  import jax  # pylint: disable=import-outside-toplevel
+
+  name = os.path.join(args.out, f"mutations-{jax.default_backend()}")
+  with open(name + ".md", "w") as f:
     f.write("\n".join(lines) + "\n")
-  with open(os.path.join(args.out, "mutations.json"), "w") as f:
+  with open(name + ".json", "w") as f:
     json.dump([{k: v for k, v in r.items() if k != "tail"} for r in rows], f, indent=1)
   print("\n".join(lines))
   if not all(r["caught"] for r in rows):

@@ -9,7 +9,7 @@ Circuits past ``--max-terms`` live terms are reported as ``> max``.
 Run:
   python benchmarks/pauli_terms.py                   # the full table
   python benchmarks/pauli_terms.py --max-terms 100000  # quick
-Writes benchmarks/results/pauli-terms.{json,md}.
+Writes benchmarks/results/pauli_terms-cpu.{json,md} (numpy, on the host CPU).
 """
 
 import argparse
@@ -88,7 +88,10 @@ def main():
     max_terms=args.max_terms,
   )
   save(
-    args.out, "pauli-terms", dict(meta=meta, rows=rows), markdown(rows, args.qubits, args.max_terms)
+    args.out,
+    "pauli_terms-cpu",
+    dict(meta=meta, rows=rows),
+    markdown(rows, args.qubits, args.max_terms),
   )
 
 

@@ -17,7 +17,7 @@ Run:
   python benchmarks/sequence_classification.py --task digits --epochs 12
   python benchmarks/sequence_classification.py --quantum       # + the 2x2 arm
   python benchmarks/sequence_classification.py --quick
-Writes benchmarks/results/classification-<task>.{json,md,png}.
+Writes benchmarks/results/sequence_classification-<platform>-<task>.{json,md,png}.
 """
 
 import argparse
@@ -92,7 +92,7 @@ def main():
     epochs=args.epochs,
     setup=vars(experiments.ClassificationSetup(task=args.task)),
   )
-  name = f"classification-{args.task}"
+  name = f"sequence_classification-{jax.devices()[0].platform}-{args.task}"
   md = (
     f"{meta['machine']}; jax {meta['jax']}; {meta['date']}; "
     f"{args.seeds} seeds x {args.epochs} epochs.\n\n" + experiments.markdown(rows)
