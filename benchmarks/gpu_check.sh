@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The device checks in one call of at most 6 minutes, each part printed as it
-# finishes, so that a second call fits in a session's 15 minutes of GPU time:
+# The GPU checks in one run of at most 6 minutes, each part printed as it
+# finishes:
 #   1. the test suite (-n 8, about 155 s on an H200 on 2026-11-30),
 #   2. the HLO of one step (hlo_fusions.py, about 4 s) and the grouping
 #      formulations (grouping.py: fusions, temporaries, time against adamw),
 #   3. overhead.py's target rows: tree and flat leaf, 50M and 200M float32,
 #      50M bfloat16, for qsgd and chain(superpose, adamw), default / chain /
 #      ring / paper's circuit.
-# Prepared and dry-run on the CPU (GPU_CHECK_QUICK=1); not yet run on a GPU.
+# GPU_CHECK_QUICK=1 runs a small version of every part, on any machine (the
+# CPU included).
 #
-# The device image has jax, optax, flax, pytest(-xdist) and hypothesis but not
-# PennyLane; PennyLane 0.45 does not run with jax >= 0.11 anyway, and its tests
-# skip there with that reason. With the device tool:
-#   run(command="bash benchmarks/gpu_check.sh", timeout_s=420)
+# It needs jax, optax, flax, pytest(-xdist) and hypothesis, not PennyLane;
+# PennyLane 0.45 does not run with jax >= 0.11 anyway, and its tests skip there
+# with that reason. Run from the repository's root:
+#   bash benchmarks/gpu_check.sh      # on the GPU machine, about 6 minutes
 # Everything lands under $OUT: pytest.log, pytest-summary.md, hlo-gpu.md,
 # grouping-gpu.md, overhead-gpu.md, and the raw numbers in results-json.tgz
-# (copy them into benchmarks/results/).
+# (copy them into benchmarks/results/ under the names of its README.md, with the
+# version, e.g. overhead-gpu-0.4-run1, beside the older overhead-gpu).
 set -uo pipefail
 out=${OUT:-gpu-check}
 mkdir -p "$out"

@@ -1,4 +1,4 @@
-"""Full matmul precision wherever the library promises exactness (issue 17).
+"""Full matmul precision wherever the library promises exactness.
 
 On NVIDIA GPUs a float32 matmul at default precision runs in TF32 (about 1e-3
 relative), on TPUs in bfloat16 passes; the CPU computes it exactly, so no value
