@@ -1,9 +1,9 @@
 """qsgd-optax: Superpositional Gradient Descent as an Optax transformation.
 
-The optimizer core lives in this package: the circuit as data
-(:mod:`~qsgd_optax.circuit`), ways to evaluate it
-(:mod:`~qsgd_optax.backends`), the per-leaf rule
-(:mod:`~qsgd_optax.modulation`), the transformation
+The optimizer core lives in this package: the circuit's gates
+(:mod:`~qsgd_optax.circuit`), ways to evaluate them
+(:mod:`~qsgd_optax.backends`), the :class:`Circuit` value and the modulation
+it gives (:mod:`~qsgd_optax.modulation`), the transformation
 (:mod:`~qsgd_optax.superpose`), the optimizer alias
 (:mod:`~qsgd_optax.alias`) and a diagnostic (:mod:`~qsgd_optax.diagnostics`).
 The paper's models are in :mod:`qsgd_optax.nn` and its experiments in
@@ -17,12 +17,14 @@ References:
 from qsgd_optax.alias import PLACEMENTS, ScaleByQSGDState, qsgd, scale_by_qsgd
 from qsgd_optax.circuit import Gate, PerturbationCircuit, entangling_pairs
 from qsgd_optax.drawing import draw
+from qsgd_optax.modulation import Circuit
 from qsgd_optax.superpose import SuperposeState, superpose
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
   "PLACEMENTS",
+  "Circuit",
   "Gate",
   "PerturbationCircuit",
   "ScaleByQSGDState",

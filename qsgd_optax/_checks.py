@@ -4,7 +4,7 @@ Each raises a ``TypeError`` or ``ValueError`` naming the argument and the
 allowed values. A float hyperparameter may be a schedule or, under
 ``optax.inject_hyperparams`` inside ``jit``, a tracer: neither can be checked
 here and both pass through. The circuit's shape (``n_qubits``, ``layers``) must
-be a Python int.
+be a Python int (:class:`~qsgd_optax.Circuit` checks it).
 """
 
 from __future__ import annotations
@@ -28,16 +28,11 @@ def is_traced(x: Any) -> bool:
 def static_int(value: Any, name: str, low: int = 1) -> int:
   """``value`` as a Python int >= ``low``.
 
-  A jax array is refused, concrete or traced: ``optax.inject_hyperparams``
-  passes every numeric argument as one (concrete in ``init``, traced in a
-  jitted ``update``), so accepting it would make eager and jitted code differ.
+  A jax array is refused, concrete or traced: a shape must not depend on a
+  value that could be traced.
   """
   if isinstance(value, jax.Array):
-    raise TypeError(
-      f"{name} fixes the circuit's shape and must be a Python int, got a jax array. "
-      f"Under optax.inject_hyperparams, name it in static_args, e.g. "
-      f"optax.inject_hyperparams(qsgd, static_args=('n_qubits', 'layers'))."
-    )
+    raise TypeError(f"{name} fixes the circuit's shape and must be a Python int, got a jax array.")
   if isinstance(value, np.ndarray) and value.ndim == 0:
     value = value.item()
   if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -7,17 +7,32 @@ from typing import Any, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from qsgd_optax import _checks
-from qsgd_optax.circuit import Entanglement
-from qsgd_optax.superpose import CircuitOptions, perturb, require_params, step_key
+from qsgd_optax.modulation import (
+  Circuit,
+  check_circuit,
+  modulations,
+  scale,
+  takes_one_circuit,
+  term,
+)
+from qsgd_optax.superpose import require_params, step_key
 
-PLACEMENTS = ("gradient", "update", "direction")
+Direction = Callable[[optax.Updates], optax.Updates]
 
-# The direction placement scales Adam's step by 1 + lambda * m with |m| <= 1;
-# a schedule's (or an injected) lambda is clipped here so the factor stays > 0.
-_DIRECTION_CLIP = 0.99
+# Each placement as its equation, for a gradient g, the weight lambda, the
+# modulation m and adam(x), optax.scale_by_adam's direction for the gradient x.
+EQUATIONS: dict[str, Callable[[Direction, optax.Updates, Any, Any], optax.Updates]] = {
+  "gradient": lambda adam, g, lam, m: adam(scale(g, lam, m)),  # adam(g (1 + lam m))
+  "update": lambda adam, g, lam, m: optax.tree.add(adam(g), term(g, lam, m)),  # adam(g) + lam m g
+  "direction": lambda adam, g, lam, m: scale(adam(g), lam, m),  # adam(g) (1 + lam m)
+}
+PLACEMENTS = tuple(EQUATIONS)
+# The direction placement needs 1 + lambda * m > 0 for every |m| <= 1.
+DIRECTION_BOUND = 1.0
 
 
 class ScaleByQSGDState(NamedTuple):
@@ -27,7 +42,7 @@ class ScaleByQSGDState(NamedTuple):
     adam: ``optax.scale_by_adam``'s state, ``(count, mu, nu)``, unchanged:
       ``optax.tree.get(state, "mu")`` finds the first moment, and an
       ``optax.adamw`` state's moments carry over with ``optax.tree.set``.
-    key: raw ``uint32`` PRNG key, split every step when ``shots`` is set.
+    key: raw ``uint32`` PRNG key, split every step when the circuit samples shots.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -42,6 +57,16 @@ class ScaleByQSGDState(NamedTuple):
   key: jax.Array
 
 
+def _inside_direction_bound(weight: Any) -> Any:
+  """A schedule's or an injected ``lambda`` held inside the open interval
+  ``(-DIRECTION_BOUND, DIRECTION_BOUND)``: values inside are never changed."""
+  weight = jnp.asarray(weight)
+  dtype = weight.dtype if jnp.issubdtype(weight.dtype, jnp.floating) else jnp.float32
+  inside = np.nextafter(np.asarray(DIRECTION_BOUND, dtype), np.asarray(0, dtype))
+  return jnp.clip(weight, -inside, inside)
+
+
+@takes_one_circuit
 def scale_by_qsgd(
   b1: float = 0.9,
   b2: float = 0.999,
@@ -52,14 +77,8 @@ def scale_by_qsgd(
   nesterov: bool = False,
   quantum_weight: optax.ScalarOrSchedule = 0.5,
   placement: str = "gradient",
-  n_qubits: int = 4,
-  entanglement: Entanglement = None,
-  layers: int = 1,
-  coverage: str = "all",
-  backend: str = "auto",
-  shots: Optional[int] = None,
+  circuit: Circuit = Circuit(),
   key: Union[int, jax.Array] = 0,
-  circuit: Optional[Callable[[jax.Array], Any]] = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""``optax.scale_by_adam`` with the circuit's modulation ``m(theta)`` at one placement.
 
@@ -71,8 +90,10 @@ def scale_by_qsgd(
   direction     ``adam(g) * (1 + lambda * m)``, ``|lambda| < 1``
   ============  ==========================================================
 
-  ``quantum_weight`` schedules are evaluated at Adam's step count. Which
-  placement to use: :doc:`/guide/placement`.
+  ``quantum_weight`` schedules are evaluated at Adam's step count. Under
+  ``placement="direction"`` a constant ``lambda`` outside ``(-1, 1)`` is an
+  error; a schedule's (or an injected) value is held inside that interval.
+  Which placement to use: :doc:`/guide/placement`.
 
   Args:
     b1: decay rate of the first moment.
@@ -83,14 +104,8 @@ def scale_by_qsgd(
     nesterov: whether to use Nesterov momentum, as in ``optax.scale_by_adam``.
     quantum_weight: ``lambda``, a float or a schedule.
     placement: ``"gradient"``, ``"update"`` or ``"direction"``.
-    n_qubits: qubits per circuit, as in :func:`~qsgd_optax.superpose`.
-    entanglement: the CNOT pattern, as in :func:`~qsgd_optax.superpose`.
-    layers: rotation and entangling layers, as in :func:`~qsgd_optax.superpose`.
-    coverage: which entries are modulated, as in :func:`~qsgd_optax.superpose`.
-    backend: how the circuit is evaluated, as in :func:`~qsgd_optax.superpose`.
-    shots: measurement shots, as in :func:`~qsgd_optax.superpose`.
-    key: seed or PRNG key for ``shots``.
-    circuit: a user circuit, as in :func:`~qsgd_optax.superpose`.
+    circuit: the circuit, a :class:`~qsgd_optax.Circuit`.
+    key: seed or PRNG key of the circuit's shots.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
@@ -116,18 +131,12 @@ def scale_by_qsgd(
   """
   _checks.choice(placement, "placement", PLACEMENTS)
   _checks.adam(b1, b2, eps, eps_root)
-  _checks.weight(quantum_weight, bound=1.0 if placement == "direction" else None)
-  rule = CircuitOptions(
-    n_qubits=n_qubits,
-    entanglement=entanglement,
-    layers=layers,
-    coverage=coverage,
-    backend=backend,
-    shots=shots,
-    key=key,
-    circuit=circuit,
-  ).rule()
+  bounded = placement == "direction"
+  _checks.weight(quantum_weight, bound=DIRECTION_BOUND if bounded else None)
+  circuit = check_circuit(circuit)
+  _checks.key(key)
   adam = optax.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
+  equation = EQUATIONS[placement]
   # A constant zero weight is optax.scale_by_adam exactly, with no circuit.
   off = (
     not callable(quantum_weight)
@@ -146,27 +155,28 @@ def scale_by_qsgd(
   ) -> tuple[optax.Updates, ScaleByQSGDState]:
     del extra_args
     params = require_params(params)
-    count = state.adam.count
-    weight = quantum_weight(count) if callable(quantum_weight) else quantum_weight
-    new_key, key_now = step_key(state.key, shots)
+    new_key, key_now = step_key(state.key, circuit.shots)
     if off:
       direction, adam_state = adam.update(updates, state.adam, params)
-    elif placement == "gradient":
-      perturbed = perturb(rule, "factor", updates, params, weight, key_now)
-      direction, adam_state = adam.update(perturbed, state.adam, params)
-    elif placement == "update":
-      direction, adam_state = adam.update(updates, state.adam, params)
-      term = perturb(rule, "term", updates, params, weight, key_now)
-      direction = optax.tree.add(direction, term)
-    else:
-      weight = jnp.clip(weight, -_DIRECTION_CLIP, _DIRECTION_CLIP)
-      direction, adam_state = adam.update(updates, state.adam, params)
-      direction = perturb(rule, "factor", direction, params, weight, key_now)
-    return direction, ScaleByQSGDState(adam_state, new_key)
+      return direction, ScaleByQSGDState(adam_state, new_key)
+    weight = quantum_weight(state.adam.count) if callable(quantum_weight) else quantum_weight
+    if bounded and (callable(quantum_weight) or _checks.is_traced(quantum_weight)):
+      weight = _inside_direction_bound(weight)
+    adam_states = []
+
+    def adam_direction(g: optax.Updates) -> optax.Updates:
+      direction, adam_state = adam.update(g, state.adam, params)
+      adam_states.append(adam_state)
+      return direction
+
+    m = modulations(circuit, updates, params, key_now)
+    direction = equation(adam_direction, updates, weight, m)
+    return direction, ScaleByQSGDState(adam_states[0], new_key)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+@takes_one_circuit
 def qsgd(
   learning_rate: optax.ScalarOrSchedule,
   b1: float = 0.9,
@@ -180,32 +190,24 @@ def qsgd(
   nesterov: bool = False,
   quantum_weight: optax.ScalarOrSchedule = 0.5,
   placement: str = "gradient",
-  n_qubits: int = 4,
-  entanglement: Entanglement = None,
-  layers: int = 1,
-  coverage: str = "all",
-  backend: str = "auto",
-  shots: Optional[int] = None,
+  circuit: Circuit = Circuit(),
   key: Union[int, jax.Array] = 0,
-  circuit: Optional[Callable[[jax.Array], Any]] = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Superpositional Gradient Descent: ``optax.adamw`` with a quantum perturbation.
 
-  Takes what ``optax.adamw`` takes, in the same order, and the circuit's
-  options as keywords. With the default ``placement="gradient"`` each
-  gradient entry is scaled by ``1 + lambda * m(theta)``, where ``m`` is the
-  measurement of a small circuit at angles ``pi * theta`` (without
-  entanglement ``m = sin(pi * theta)``), before AdamW; the update is
+  Takes what ``optax.adamw`` takes, in the same order, and then the
+  perturbation: with the default ``placement="gradient"`` each gradient entry
+  is scaled by ``1 + lambda * m(theta)`` before AdamW, where ``m`` is the
+  measurement of the :class:`~qsgd_optax.Circuit` at angles ``pi * theta``
+  (``m = sin(pi * theta)`` for the default circuit):
 
   .. math::
     u = -\alpha \left(\mathrm{adam}\big(g \odot (1 + \lambda\, m(\theta))\big)
       + w\, \theta\right).
 
-  The state holds ``optax.scale_by_adam``'s, so ``optax.tree.get(state,
-  "mu")`` reads the moments, and ``quantum_weight=0`` gives ``optax.adamw``'s
-  updates. This is ``optax.chain(scale_by_qsgd(...),
-  optax.add_decayed_weights(weight_decay, mask),
-  optax.scale_by_learning_rate(learning_rate))``. Guide: :doc:`/guide/use`.
+  This is ``optax.chain(scale_by_qsgd(...), optax.add_decayed_weights(weight_decay,
+  mask), optax.scale_by_learning_rate(learning_rate))``: the state holds
+  ``optax.scale_by_adam``'s, and ``quantum_weight=0`` is ``optax.adamw``.
 
   Args:
     learning_rate: a float or a schedule.
@@ -219,23 +221,15 @@ def qsgd(
     nesterov: whether to use Nesterov momentum, as in ``optax.adamw``.
     quantum_weight: ``lambda``, a float or a schedule.
     placement: ``"gradient"``, ``"update"`` or ``"direction"`` (:func:`scale_by_qsgd`).
-    n_qubits: qubits per circuit, as in :func:`~qsgd_optax.superpose`.
-    entanglement: the CNOT pattern, as in :func:`~qsgd_optax.superpose`.
-    layers: rotation and entangling layers, as in :func:`~qsgd_optax.superpose`.
-    coverage: which entries are modulated, as in :func:`~qsgd_optax.superpose`.
-    backend: how the circuit is evaluated, as in :func:`~qsgd_optax.superpose`.
-    shots: measurement shots, as in :func:`~qsgd_optax.superpose`.
-    key: seed or PRNG key for ``shots``.
-    circuit: a user circuit, as in :func:`~qsgd_optax.superpose`.
+    circuit: the circuit, a :class:`~qsgd_optax.Circuit`.
+    key: seed or PRNG key of the circuit's shots.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs``; ``update`` needs ``params``.
 
   Examples:
-    >>> import jax, jax.numpy as jnp
-    >>> import optax
-    >>> import qsgd_optax
-    >>> opt = qsgd_optax.qsgd(learning_rate=0.1)
+    >>> import jax, jax.numpy as jnp, optax, qsgd_optax
+    >>> opt = qsgd_optax.qsgd(0.1, circuit=qsgd_optax.Circuit(entanglement="chain"))
     >>> params = jnp.array([-1.0, 2.0, 0.3])
     >>> state = opt.init(params)
     >>> loss = lambda p: jnp.sum((p - 1.0) ** 2)
@@ -248,9 +242,6 @@ def qsgd(
   References:
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
-
-    Loshchilov and Hutter, `Decoupled Weight Decay Regularization
-    <https://arxiv.org/abs/1711.05101>`_, 2019.
   """
   _checks.hyperparameter(learning_rate, "learning_rate")
   _checks.hyperparameter(weight_decay, "weight_decay", low=0.0)
@@ -264,18 +255,12 @@ def qsgd(
       nesterov=nesterov,
       quantum_weight=quantum_weight,
       placement=placement,
-      n_qubits=n_qubits,
-      entanglement=entanglement,
-      layers=layers,
-      coverage=coverage,
-      backend=backend,
-      shots=shots,
-      key=key,
       circuit=circuit,
+      key=key,
     ),
     optax.add_decayed_weights(weight_decay, mask),
     optax.scale_by_learning_rate(learning_rate),
   )
 
 
-__all__ = ["PLACEMENTS", "ScaleByQSGDState", "qsgd", "scale_by_qsgd"]
+__all__ = ["DIRECTION_BOUND", "PLACEMENTS", "ScaleByQSGDState", "qsgd", "scale_by_qsgd"]

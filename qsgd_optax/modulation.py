@@ -1,49 +1,176 @@
-"""The per-leaf modulation ``m(theta)`` and the two ways a placement applies it.
+"""The circuit as the optimizer takes it, and the modulation ``m(theta)`` it gives.
 
-``m = -<Z>`` of the circuit at angles ``pi * theta`` of the matching
-parameters. :func:`modulation` computes it for one leaf: reduce the angles,
-evaluate the backend over groups of ``n_qubits`` (or elementwise), optionally
-sample shots. :func:`modulate_leaf` then combines it with the incoming leaf
-``g`` in one of two ways (:data:`COMBINES`): ``"factor"``,
-``g * (1 + lambda * m)`` (``superpose``; applied to the raw gradient or to
-Adam's direction), or ``"term"``, ``lambda * m * g`` (the term the paper's
-literal rule adds to Adam's direction).
+A :class:`Circuit` is one frozen, hashable value: the perturbation circuit's
+shape and entanglement, which entries of a leaf it covers, how it is evaluated
+and whether its measurement is sampled. :func:`modulation` computes
+``m = -<Z>`` of the circuit at angles ``pi * theta`` for one leaf: reduce the
+angles, evaluate the backend over groups of ``n_qubits`` (or elementwise),
+optionally sample shots. :func:`modulations` does it once per step for a whole
+tree; the placements then read it as their equations, with :func:`scale`
+(``x * (1 + lambda * m)``) and :func:`term` (``lambda * m * g``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any, Optional, ParamSpec, TypeVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from qsgd_optax import _checks, backends
 from qsgd_optax.backends import Backend, analytic
+from qsgd_optax.circuit import Entanglement, PerturbationCircuit, entangling_pairs
+
+COVERAGES = ("all", "leading")
 
 
 @dataclasses.dataclass(frozen=True)
-class LeafRule:
-  """How :func:`modulation` evaluates a leaf, fixed when the transformation is built.
+class Circuit:
+  """The perturbation circuit, as :func:`~qsgd_optax.qsgd`,
+  :func:`~qsgd_optax.scale_by_qsgd` and :func:`~qsgd_optax.superpose` take it.
+
+  ``n_qubits`` qubits start in ``|0...0>``; a Hadamard acts on every qubit,
+  then ``layers`` times ``RY(phi_i) RZ(phi_i)`` on every qubit ``i`` and the
+  entangling CNOTs; ``<Z_i>`` is measured on every qubit. Qubit ``i`` of a
+  group takes the angle ``phi_i = pi * theta_i`` of the ``i``-th of
+  ``n_qubits`` consecutive parameters along a leaf's last axis, and the
+  modulation of that parameter is ``m_i = -<Z_i>``. Without entanglement
+  ``m = sin(pi * theta)``, the paper's rule. Every field is checked here, so a
+  bad circuit fails when it is written; the value is static (hashable, no
+  array), so nothing that fixes a shape is ever traced.
 
   Attributes:
-    backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
-    n_qubits: parameters per circuit.
-    coverage: ``"all"`` or ``"leading"``.
-    shots: ``None`` (exact) or the number of measurement shots.
+    n_qubits: qubits per circuit, i.e. parameters per group (an int >= 1).
+    entanglement: the CNOT pattern of every layer: ``None``, ``"chain"``
+      (``i -> i+1``), ``"ring"`` (chain, then ``n-1 -> 0``) or
+      ``(control, target)`` pairs.
+    layers: number of rotation and entangling layers (an int >= 1).
+    coverage: ``"all"`` (every entry, in groups along the last axis) or
+      ``"leading"`` (only a leaf's first ``n_qubits`` entries).
+    backend: how the circuit is evaluated, one of
+      :data:`qsgd_optax.backends.BACKENDS`: ``"auto"`` picks the closed form
+      where there is one, else the compiled Pauli form or the statevector;
+      ``"pennylane"`` runs a PennyLane QNode. All are exact.
+    shots: ``None`` for exact expectations, or the number of measurement shots
+      sampled per circuit (with the optimizer's ``key``).
+    custom: a user circuit, angles ``(n_qubits,)`` in radians ->
+      ``n_qubits`` values of ``<Z>`` (a PennyLane QNode or a function that
+      builds one), run through PennyLane in place of the built-in circuit;
+      ``None`` for the built-in one.
 
   Examples:
-    >>> from qsgd_optax.superpose import CircuitOptions
-    >>> rule = CircuitOptions(n_qubits=2, entanglement="chain").rule()
-    >>> rule.n_qubits, rule.coverage, rule.backend.elementwise
-    (2, 'all', False)
+    >>> import qsgd_optax
+    >>> paper = qsgd_optax.Circuit(entanglement="chain", layers=2)
+    >>> paper.n_qubits, paper.gates.cnots, paper.evaluation().elementwise
+    (4, ((0, 1), (1, 2), (2, 3)), False)
+    >>> qsgd_optax.Circuit(n_qubits=3, entanglement=[(0, 2)]).entanglement
+    ((0, 2),)
+    >>> tx = qsgd_optax.qsgd(1e-3, circuit=qsgd_optax.Circuit(entanglement="ring"))
+
+  References:
+    Pamuk et al., `Superpositional Gradient Descent
+    <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
 
-  backend: Backend
-  n_qubits: int
+  n_qubits: int = 4
+  entanglement: Entanglement = None
+  layers: int = 1
   coverage: str = "all"
-  shots: Optional[Any] = None
+  backend: str = "auto"
+  shots: Optional[int] = None
+  custom: Optional[Callable[[jax.Array], Any]] = None
+
+  def __post_init__(self) -> None:
+    set_field = functools.partial(object.__setattr__, self)
+    set_field("n_qubits", _checks.static_int(self.n_qubits, "n_qubits"))
+    set_field("layers", _checks.static_int(self.layers, "layers"))
+    if self.entanglement is not None and not isinstance(self.entanglement, str):
+      set_field("entanglement", entangling_pairs(self.entanglement, self.n_qubits))
+    else:
+      entangling_pairs(self.entanglement, self.n_qubits)  # Checks the name.
+    _checks.choice(self.coverage, "coverage", COVERAGES)
+    _checks.choice(self.backend, "backend", backends.BACKENDS)
+    if self.shots is not None:
+      set_field("shots", _checks.static_int(self.shots, "shots"))
+    if self.custom is not None:
+      self._check_custom()
+
+  def _check_custom(self) -> None:
+    """A custom circuit replaces the built-in one and its options."""
+    if not callable(self.custom):
+      raise TypeError(f"custom must be callable, got {self.custom!r}.")
+    if self.backend not in ("auto", "pennylane"):
+      raise ValueError(
+        "A custom circuit runs as given; backend must be 'auto' or 'pennylane', "
+        f"got {self.backend!r}."
+      )
+    if self.entanglement is not None or self.layers != 1:
+      raise ValueError(
+        "entanglement and layers describe the built-in circuit; with a "
+        "custom circuit leave them at None and 1."
+      )
+
+  @property
+  def gates(self) -> PerturbationCircuit:
+    """The built-in circuit's gate-level description (what the backends read)."""
+    return PerturbationCircuit.build(self.n_qubits, self.entanglement, self.layers)
+
+  def evaluation(self) -> Backend:
+    """How this circuit is evaluated (:func:`qsgd_optax.backends.select`).
+
+    Built once per circuit; raises a ``ValueError`` (``ImportError`` for a
+    missing PennyLane) when the backend cannot run it, so the optimizers call
+    it when they are built, not inside ``jit``.
+    """
+    return _evaluation(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _evaluation(circuit: Circuit) -> Backend:
+  if circuit.custom is not None:
+    _checks.custom_circuit(circuit.custom, circuit.n_qubits)
+  return backends.select(circuit.gates, circuit.backend, circuit.custom)
+
+
+def check_circuit(circuit: Any) -> Circuit:
+  """``circuit`` if it is a :class:`Circuit` whose backend can run it, else a clear error."""
+  if not isinstance(circuit, Circuit):
+    hint = ""
+    if callable(circuit):
+      hint = " A circuit function goes in qsgd_optax.Circuit(custom=fn)."
+    elif isinstance(circuit, (int, np.integer)):
+      hint = f" For {circuit} qubits pass qsgd_optax.Circuit(n_qubits={circuit})."
+    raise TypeError(f"circuit must be a qsgd_optax.Circuit, got {circuit!r}.{hint}")
+  circuit.evaluation()
+  return circuit
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+MOVED_KEYWORDS = ("n_qubits", "entanglement", "layers", "coverage", "backend", "shots")
+
+
+def takes_one_circuit(factory: Callable[P, R]) -> Callable[P, R]:
+  """Turns the circuit keywords of 0.4 (``n_qubits=4, entanglement=...``)
+  into an error that names the new form, ``circuit=qsgd_optax.Circuit(...)``."""
+
+  @functools.wraps(factory)
+  def build(*args: P.args, **kwargs: P.kwargs) -> R:
+    moved = {k: kwargs[k] for k in MOVED_KEYWORDS if k in kwargs}
+    if moved:
+      fields = ", ".join(f"{k}={v!r}" for k, v in moved.items())
+      raise TypeError(
+        f"{factory.__name__}() takes the circuit as one value: pass "
+        f"circuit=qsgd_optax.Circuit({fields}) instead of {', '.join(moved)}=."
+      )
+    return factory(*args, **kwargs)
+
+  return build
 
 
 def is_modulated(g: Any, p: Any) -> bool:
@@ -77,6 +204,7 @@ def is_modulated(g: Any, p: Any) -> bool:
 
 
 Grouping = Callable[[Backend, int, jax.Array], jax.Array]
+Equation = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 def _padded(whole_groups: Grouping) -> Grouping:
@@ -130,23 +258,28 @@ def _by_shifts(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   return out
 
 
-# How a leaf's last axis is split into circuits: candidate formulations of the
-# same values, for XLA to fuse into the optimizer's loop (benchmarks/grouping.py
-# compares them per platform). Only closed-form backends have columns.
+# How a leaf's last axis is split into circuits: formulations of the same
+# values (tests/test_one_loop.py), of which XLA makes different programs. Only
+# closed-form backends have columns; the others always take "columns".
 GROUPINGS: dict[str, Grouping] = {
   "columns": _padded(_by_groups),
   "strided": _padded(_by_strides),
   "shifted": _by_shifts,  # Pads itself, inside the loop.
 }
-grouping = "columns"  # Measured choice for every platform until a device run says otherwise.
+# The formulation each platform compiles, chosen by measurement: XLA:CPU runs
+# "columns" fastest (benchmarks/grouping.py); XLA:GPU and XLA:TPU fuse
+# "shifted" into AdamW's pass, where "columns" costs extra passes and, on
+# the TPU, relayouts of the (groups, n) view (benchmarks/xla_step.py).
+PLATFORM_GROUPING = {"cpu": "columns", "default": "shifted"}
+# A GROUPINGS name forces that formulation on every platform; None: PLATFORM_GROUPING.
+grouping: Optional[str] = None
 
 
 def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   """Evaluates ``backend`` on consecutive groups of ``n`` along the last axis.
 
-  The last axis is padded (with angle 0) to a multiple of ``n``; the padded
-  outputs are dropped. Only the last axis is touched, so sharded leading
-  axes keep their sharding.
+  A last group shorter than ``n`` is completed with angle 0. Only the last
+  axis is touched, so sharded leading axes keep their sharding.
 
   Args:
     backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
@@ -165,8 +298,14 @@ def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
     >>> grouped(backend, 2, jnp.array([0.5, 0.5, 0.5]))
     Array([-1.,  1., -1.], dtype=float32)
   """
-  how = grouping if backend.columns is not None else "columns"
-  z = GROUPINGS[how](backend, n, t.reshape(1) if t.ndim == 0 else t)
+  t1 = t.reshape(1) if t.ndim == 0 else t
+  how = lambda name: functools.partial(GROUPINGS[name], backend, n)
+  if backend.columns is None:
+    z = how("columns")(t1)
+  elif grouping is not None:
+    z = how(grouping)(t1)
+  else:
+    z = jax.lax.platform_dependent(t1, **{p: how(g) for p, g in PLATFORM_GROUPING.items()})
   return z.reshape(t.shape)
 
 
@@ -176,145 +315,191 @@ def _leading_index(shape: tuple[int, ...], n: int) -> Any:
   return np.unravel_index(flat, shape) if shape else ()
 
 
-def expectations(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
+def expectations(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
   """``<Z>`` of the circuit at angles ``pi * theta``, for every entry of ``theta``.
 
-  Sampled with ``key`` when ``rule.shots`` is set. Under ``coverage="leading"``
-  only the first ``n_qubits`` entries, flattened.
+  Sampled with ``key`` when ``circuit.shots`` is set. Under
+  ``coverage="leading"`` only the first ``n_qubits`` entries, flattened.
 
   Args:
-    rule: how the leaf is evaluated (a :class:`LeafRule`).
+    circuit: the :class:`Circuit`.
     theta: the parameter values (float32 or wider), in turns; reduced here
       by :func:`~qsgd_optax.backends.analytic.reduce_turns`.
-    key: PRNG key of the shots; needed only when ``rule.shots`` is set.
+    key: PRNG key of the shots; needed only when ``circuit.shots`` is set.
 
   Returns:
     An array like ``theta`` (1-D under ``coverage="leading"``).
 
   Raises:
-    ValueError: if ``rule.shots`` is set and ``key`` is ``None``.
+    ValueError: if ``circuit.shots`` is set and ``key`` is ``None``.
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> from qsgd_optax import Circuit
     >>> from qsgd_optax.modulation import expectations
-    >>> from qsgd_optax.superpose import CircuitOptions
-    >>> rule = CircuitOptions(n_qubits=4).rule()
-    >>> expectations(rule, jnp.array([0.5, 0.25, 0.0]), None).round(4)
+    >>> expectations(Circuit(), jnp.array([0.5, 0.25, 0.0]), None).round(4)
     Array([-1.    , -0.7071, -0.    ], dtype=float32)
   """
+  backend, n = circuit.evaluation(), circuit.n_qubits
   t = analytic.reduce_turns(theta)
-  if rule.coverage == "leading":
-    head = t[_leading_index(t.shape, rule.n_qubits)].reshape(-1)
-    z = grouped(rule.backend, rule.n_qubits, head)
-  elif rule.backend.elementwise:
-    z = rule.backend.expectations(t)
+  if circuit.coverage == "leading":
+    z = grouped(backend, n, t[_leading_index(t.shape, n)].reshape(-1))
+  elif backend.elementwise:
+    z = backend.expectations(t)
   else:
-    z = grouped(rule.backend, rule.n_qubits, t)
-  if rule.shots is None:
+    z = grouped(backend, n, t)
+  if circuit.shots is None:
     return z
   if key is None:
     raise ValueError("shots are sampled with a PRNG key: pass key.")
   p_zero = jnp.clip((1 + z) / 2, 0, 1)
-  k = jax.random.binomial(key, rule.shots, p_zero, dtype=t.dtype)
-  return 2 * k / rule.shots - 1
+  k = jax.random.binomial(key, circuit.shots, p_zero, dtype=t.dtype)
+  return 2 * k / circuit.shots - 1
 
 
-def modulation(rule: LeafRule, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
+def modulation(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
   """The modulation ``m = -<Z>`` for every entry of ``theta``.
 
   ``0`` outside the first ``n_qubits`` entries under ``coverage="leading"``.
 
   Args:
-    rule: how the leaf is evaluated (a :class:`LeafRule`).
+    circuit: the :class:`Circuit`.
     theta: the parameter values (float32 or wider), in turns.
-    key: PRNG key of the shots; needed only when ``rule.shots`` is set.
+    key: PRNG key of the shots; needed only when ``circuit.shots`` is set.
 
   Returns:
     An array like ``theta``.
 
   Examples:
     >>> import jax.numpy as jnp
+    >>> from qsgd_optax import Circuit
     >>> from qsgd_optax.modulation import modulation
-    >>> from qsgd_optax.superpose import CircuitOptions
-    >>> rule = CircuitOptions(n_qubits=2, coverage="leading").rule()
-    >>> modulation(rule, jnp.full((2, 3), 0.5), None).tolist()
+    >>> modulation(Circuit(n_qubits=2, coverage="leading"), jnp.full((2, 3), 0.5), None).tolist()
     [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
   """
-  m = -expectations(rule, theta, key)
-  if rule.coverage != "leading":
+  m = -expectations(circuit, theta, key)
+  if circuit.coverage != "leading":
     return m
-  index = _leading_index(theta.shape, rule.n_qubits)
+  index = _leading_index(theta.shape, circuit.n_qubits)
   return jnp.zeros_like(theta).at[index].set(m.reshape(theta[index].shape))
 
 
-COMBINES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
-  "factor": lambda g, lam_m: g * (1 + lam_m),
-  "term": lambda g, lam_m: g * lam_m,
-}
-
-
-def modulate_leaf(
-  rule: LeafRule,
-  combine: str,
-  g: Any,
-  p: Any,
-  weight: Any,
-  key: Optional[jax.Array] = None,
+def modulations(
+  circuit: Circuit, updates: optax.Updates, params: optax.Params, key: Optional[jax.Array]
 ) -> Any:
-  """Combines a leaf ``g`` with the modulation ``m(p)`` of its parameters.
+  """``m(theta)`` of every parameter leaf that :func:`is_modulated`, ``None`` elsewhere.
 
-  ``g * (1 + weight * m(p))`` (``combine="factor"``) or ``weight * m(p) * g``
-  (``"term"``), in ``g``'s dtype; other leaves (see :func:`is_modulated`)
-  unchanged (``"factor"``) or zero (``"term"``).
-
-  Computed in at least float32. A finite result stays finite (clipped to the
-  dtype's largest value); an infinite ``g`` stays infinite, so
-  ``optax.apply_if_finite`` still sees it.
+  Shaped like ``updates``; computed in at least float32 (the wider of each
+  update's and parameter's dtypes). Leaf ``i`` samples its shots with
+  ``fold_in(key, i)``.
 
   Args:
-    rule: how ``m`` is evaluated (a :class:`LeafRule`).
-    combine: ``"factor"`` or ``"term"`` (:data:`COMBINES`).
-    g: the incoming leaf (a gradient, or Adam's direction).
-    p: the matching parameter leaf; ``m`` is evaluated at its values.
-    weight: the modulation's weight ``lambda``.
-    key: PRNG key of the shots; needed only when ``rule.shots`` is set.
+    circuit: the :class:`Circuit`.
+    updates: the gradients (or updates); their tree and dtypes.
+    params: the parameters, a tree like ``updates``.
+    key: PRNG key of this step's shots; needed only when ``circuit.shots`` is set.
 
   Returns:
-    The combined leaf.
+    A tree like ``updates`` of modulations and ``None``.
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.modulation import modulate_leaf
-    >>> from qsgd_optax.superpose import CircuitOptions
-    >>> rule = CircuitOptions(n_qubits=4).rule()
-    >>> p = jnp.array([0.5, 0.25, 0.0])
-    >>> modulate_leaf(rule, "factor", jnp.ones(3), p, 0.5).round(4)
-    Array([1.5   , 1.3536, 1.    ], dtype=float32)
-    >>> modulate_leaf(rule, "term", jnp.ones(3), p, 0.5).round(4)
-    Array([0.5   , 0.3536, 0.    ], dtype=float32)
+    >>> from qsgd_optax import Circuit
+    >>> from qsgd_optax.modulation import modulations
+    >>> params = {"w": jnp.array([0.5, 0.25]), "i": jnp.arange(2)}
+    >>> modulations(Circuit(), params, params, None)
+    {'i': None, 'w': Array([1.       , 0.7071068], dtype=float32)}
   """
-  if not is_modulated(g, p):
-    return g if combine == "factor" or g is None else jnp.zeros_like(g)
-  # As jax stores them: a float64 numpy leaf is float32 while x64 is off.
-  out_dtype = jax.dtypes.canonicalize_dtype(g.dtype)
-  cdtype = jax.dtypes.canonicalize_dtype(
-    jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
-  )
-  lam_m = jnp.asarray(weight, cdtype) * modulation(rule, jnp.asarray(p, cdtype), key)
-  gc = jnp.asarray(g, cdtype)
-  out = COMBINES[combine](gc, lam_m)
+  leaves_g, treedef = jax.tree.flatten(updates, is_leaf=lambda x: x is None)
+  leaves_p = treedef.flatten_up_to(params)  # type: ignore[attr-defined]
+  ms: list[Optional[jax.Array]] = []
+  for i, (g, p) in enumerate(zip(leaves_g, leaves_p)):
+    if not is_modulated(g, p):
+      ms.append(None)
+      continue
+    cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
+    theta = jnp.asarray(p, jax.dtypes.canonicalize_dtype(cdtype))
+    ms.append(modulation(circuit, theta, None if key is None else jax.random.fold_in(key, i)))
+  return jax.tree.unflatten(treedef, ms)
+
+
+def _combine(equation: Equation, x: Any, weight: Any, m: jax.Array) -> Any:
+  """``equation(x, weight * m)`` in ``m``'s dtype, returned in ``x``'s.
+
+  A finite result stays finite (clipped to the dtype's largest value); an
+  infinite ``x`` stays infinite, so ``optax.apply_if_finite`` still sees it.
+  """
+  out_dtype = jax.dtypes.canonicalize_dtype(x.dtype)  # As jax stores it (x64 off: f64 -> f32).
+  xc = jnp.asarray(x, m.dtype)
+  out = equation(xc, jnp.asarray(weight, m.dtype) * m)
   big = jnp.finfo(out_dtype).max
-  out = jnp.where(jnp.isinf(gc), out, jnp.clip(out, -big, big))
+  out = jnp.where(jnp.isinf(xc), out, jnp.clip(out, -big, big))
   return out.astype(out_dtype)
 
 
+def _leafwise(fn: Callable[[Any, Any], Any], tree: Any, ms: Any) -> Any:
+  return jax.tree.map(fn, tree, ms, is_leaf=lambda x: x is None)
+
+
+def scale(tree: Any, weight: Any, ms: Any) -> Any:
+  """``x * (1 + weight * m)`` leaf by leaf; leaves without a modulation unchanged.
+
+  Args:
+    tree: gradients, or Adam's direction.
+    weight: the modulation's weight ``lambda``.
+    ms: the modulations, as :func:`modulations` returns them.
+
+  Returns:
+    A tree like ``tree``, in its dtypes.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import Circuit
+    >>> from qsgd_optax.modulation import modulations, scale
+    >>> p = jnp.array([0.5, 0.25, 0.0])
+    >>> scale(jnp.ones(3), 0.5, modulations(Circuit(), p, p, None)).round(4)
+    Array([1.5   , 1.3536, 1.    ], dtype=float32)
+  """
+  equation = lambda x, lam_m: x * (1 + lam_m)
+  return _leafwise(lambda x, m: x if m is None else _combine(equation, x, weight, m), tree, ms)
+
+
+def term(tree: Any, weight: Any, ms: Any) -> Any:
+  """``weight * m * g`` leaf by leaf; zero (or ``None``) where there is no modulation.
+
+  Args:
+    tree: the gradients.
+    weight: the modulation's weight ``lambda``.
+    ms: the modulations, as :func:`modulations` returns them.
+
+  Returns:
+    A tree like ``tree``, in its dtypes.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax import Circuit
+    >>> from qsgd_optax.modulation import modulations, term
+    >>> p = jnp.array([0.5, 0.25, 0.0])
+    >>> term(jnp.ones(3), 0.5, modulations(Circuit(), p, p, None)).round(4)
+    Array([0.5   , 0.3536, 0.    ], dtype=float32)
+  """
+  equation = lambda g, lam_m: g * lam_m
+  unmodulated = lambda g: g if g is None else jnp.zeros_like(g)
+  return _leafwise(
+    lambda g, m: unmodulated(g) if m is None else _combine(equation, g, weight, m), tree, ms
+  )
+
+
 __all__ = [
-  "COMBINES",
+  "COVERAGES",
   "GROUPINGS",
-  "LeafRule",
+  "PLATFORM_GROUPING",
+  "Circuit",
   "expectations",
   "grouped",
   "is_modulated",
-  "modulate_leaf",
   "modulation",
+  "modulations",
+  "scale",
+  "term",
 ]

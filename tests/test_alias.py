@@ -4,7 +4,7 @@ import numpy as np
 import optax
 import pytest
 
-from qsgd_optax import qsgd, superpose
+from qsgd_optax import Circuit, qsgd, superpose
 
 TARGET = jnp.array([1.0, -1.0, 1.0])
 
@@ -33,7 +33,9 @@ def train(tx, x0, loss, steps):
 OPTIMIZERS = {
   "qsgd": lambda lr: qsgd(lr, quantum_weight=0.5),
   "chain": lambda lr: optax.chain(superpose(0.5), optax.adamw(lr)),
-  "chain-ring": lambda lr: optax.chain(superpose(0.5, 2, entanglement="ring"), optax.adamw(lr)),
+  "chain-ring": lambda lr: optax.chain(
+    superpose(0.5, Circuit(n_qubits=2, entanglement="ring")), optax.adamw(lr)
+  ),
 }
 
 
@@ -91,43 +93,50 @@ def test_gradient_placement_is_the_chain():
   theta = jax.random.normal(jax.random.PRNGKey(0), (3, 5))
   g = jax.random.normal(jax.random.PRNGKey(1), (3, 5))
   a, b = (
-    qsgd(1e-3, quantum_weight=0.5, n_qubits=4, entanglement="chain"),
-    optax.chain(superpose(0.5, 4, entanglement="chain"), optax.adamw(1e-3)),
+    qsgd(1e-3, quantum_weight=0.5, circuit=Circuit(entanglement="chain")),
+    optax.chain(superpose(0.5, Circuit(entanglement="chain")), optax.adamw(1e-3)),
   )
   ua, _ = a.update(g, a.init(theta), theta)
   ub, _ = b.update(g, b.init(theta), theta)
   np.testing.assert_array_equal(ua, ub)
 
 
-STATIC = ("n_qubits", "layers")
-
-
-@pytest.mark.parametrize("placement", ["gradient", "update"])
-def test_inject_hyperparams(placement):
-  theta = jnp.array([0.3, -1.2, 2.0])
-  inject = optax.inject_hyperparams(qsgd, static_args=STATIC)
-  tx = inject(learning_rate=0.1, placement=placement)
-  state = tx.init(theta)
-  update = jax.jit(tx.update)
-  u1, state = update(jnp.ones(3), state, theta)
-  state.hyperparams["learning_rate"] = jnp.asarray(0.2)
-  state2 = jax.tree.map(lambda x: x, state)
-  ref = inject(learning_rate=0.2, placement=placement)
-  ref_state = ref.init(theta)
-  _, ref_state = ref.update(jnp.ones(3), ref_state, theta)
-  u2, _ = update(jnp.ones(3), state2, theta)
-  u2_ref, _ = ref.update(jnp.ones(3), ref_state, theta)
-  np.testing.assert_allclose(u2, u2_ref, rtol=1e-6)
-  assert np.all(np.abs(u1) > 0)
+INJECTED_CIRCUITS = {
+  "default": Circuit(),
+  "ring3": Circuit(n_qubits=3, entanglement="ring"),
+  "paper": Circuit(entanglement="chain", layers=2),
+  "shots": Circuit(shots=16),
+}
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-def test_inject_hyperparams_without_static_shape_fails_at_init(jit):
-  """One behaviour eagerly and under jit: the circuit's shape is static."""
-  tx = optax.inject_hyperparams(qsgd)(learning_rate=0.1)
-  init = jax.jit(tx.init) if jit else tx.init
-  with pytest.raises(TypeError, match=r"n_qubits .* static_args"):
-    init(jnp.ones(3))
+@pytest.mark.parametrize("circuit", list(INJECTED_CIRCUITS))
+@pytest.mark.parametrize("placement", ["gradient", "update", "direction"])
+def test_inject_hyperparams_gives_qsgds_updates(placement, circuit, jit):
+  """As for optax.adamw: no static_args, eagerly and under jit, and the
+  injected values can be changed in the state."""
+  theta = jnp.array([0.3, -1.2, 2.0, 0.7, -0.1])
+  kwargs = dict(placement=placement, circuit=INJECTED_CIRCUITS[circuit], key=3)
+  tx = optax.inject_hyperparams(qsgd)(learning_rate=0.1, quantum_weight=0.4, **kwargs)
+  init, update = (jax.jit(tx.init), jax.jit(tx.update)) if jit else (tx.init, tx.update)
+  state = init(theta)
+  assert set(state.hyperparams) >= {"learning_rate", "quantum_weight", "b1"}
+  assert "circuit" not in state.hyperparams and "placement" not in state.hyperparams
+  # inject_hyperparams hands every number over as a float32 array (1 - b1 is
+  # then rounded from float32's 0.9, not from Python's): so does the reference.
+  f32 = lambda **numbers: {k: jnp.float32(v) for k, v in numbers.items()}
+  fixed = f32(b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0, weight_decay=1e-4)
+  ref_state = qsgd(0.1, **kwargs).init(theta)
+  for lr, lam in [(0.1, 0.4), (0.05, 0.8)]:
+    state.hyperparams["learning_rate"] = jnp.asarray(lr)
+    state.hyperparams["quantum_weight"] = jnp.asarray(lam)
+    g = jnp.cos(theta * lr)
+    u, state = update(g, state, theta)
+    ref = qsgd(**f32(learning_rate=lr, quantum_weight=lam), **fixed, **kwargs)
+    u_ref, ref_state = ref.update(g, ref_state, theta)
+    # Eagerly the same operations, so the same bits. Jitted, XLA folds the
+    # reference's constants but not the state's numbers: 2 ulp after two steps.
+    np.testing.assert_array_max_ulp(u, u_ref, maxulp=2 if jit else 0)
 
 
 def test_schedules():
@@ -135,7 +144,7 @@ def test_schedules():
   tx = qsgd(
     optax.cosine_decay_schedule(0.1, 100),
     quantum_weight=optax.linear_schedule(0.0, 1.0, 100),
-    n_qubits=3,
+    circuit=Circuit(n_qubits=3),
   )
   x, _ = train(tx, theta, parabola, 50)
   assert np.all(np.isfinite(x))
@@ -162,8 +171,7 @@ def test_bad_hyperparameters_fail_when_built(kwargs, match):
 
 def test_schedules_and_injected_hyperparameters_pass_the_checks():
   qsgd(optax.constant_schedule(1e-3), weight_decay=optax.constant_schedule(1e-4))
-  inject = optax.inject_hyperparams(qsgd, static_args=("n_qubits", "layers"))
-  tx = inject(learning_rate=1e-3, b1=0.5, weight_decay=0.1)
+  tx = optax.inject_hyperparams(qsgd)(learning_rate=1e-3, b1=0.5, weight_decay=0.1)
   jax.jit(tx.update)(jnp.ones(3), jax.jit(tx.init)(jnp.ones(3)), jnp.ones(3))
   with pytest.raises(TypeError, match="b1 must be"):
     qsgd(1e-3, b1="0.9x")
@@ -178,9 +186,22 @@ def test_bad_arguments():
     qsgd(1e-3, quantum_weight=float("nan"))
 
 
+@pytest.mark.parametrize("factory", [qsgd, superpose], ids=lambda f: f.__name__)
+def test_circuit_keywords_of_0_4_name_the_new_form(factory):
+  args = (1e-3,) if factory is qsgd else ()
+  with pytest.raises(
+    TypeError, match=r"circuit=qsgd_optax\.Circuit\(n_qubits=3, entanglement='ring'\)"
+  ):
+    factory(*args, n_qubits=3, entanglement="ring")
+  with pytest.raises(TypeError, match=r"Circuit\(n_qubits=3\)"):
+    factory(*args, circuit=3)
+  with pytest.raises(TypeError, match=r"Circuit\(custom=fn\)"):
+    factory(*args, circuit=lambda angles: angles)
+
+
 def test_apply_if_finite_around_qsgd():
   theta = jnp.array([0.3, -1.2, 2.0])
-  tx = optax.apply_if_finite(qsgd(0.1, entanglement="ring", n_qubits=3), 3)
+  tx = optax.apply_if_finite(qsgd(0.1, circuit=Circuit(n_qubits=3, entanglement="ring")), 3)
   state = tx.init(theta)
   update = jax.jit(tx.update)
   u, state = update(jnp.array([1.0, jnp.inf, 1.0]), state, theta)
@@ -193,7 +214,7 @@ def test_apply_if_finite_around_qsgd():
 
 def test_donating_one_state_leaves_other_states_usable():
   theta = jnp.array([0.3, -1.2, 2.0])
-  tx = qsgd(0.1, quantum_weight=0.5, shots=8)
+  tx = qsgd(0.1, quantum_weight=0.5, circuit=Circuit(shots=8))
   first, second = tx.init(theta), tx.init(theta)
   step = jax.jit(lambda s: tx.update(jnp.ones(3), s, theta), donate_argnums=0)
   step(first)
@@ -201,18 +222,24 @@ def test_donating_one_state_leaves_other_states_usable():
   assert np.all(np.isfinite(u))
 
 
-def test_structural_options_are_static_under_inject_hyperparams():
-  """The string options never become hyperparameters (inject_hyperparams
-  keeps them static) and the integer ones must be named static: none can be
-  changed in the state, so eager and jitted updates cannot disagree."""
-  inject = optax.inject_hyperparams(qsgd, static_args=("n_qubits", "layers"))
-  structural = dict(
-    n_qubits=3, entanglement="chain", layers=1, coverage="all", backend="auto", placement="update"
+def test_only_numbers_are_injected():
+  """The circuit and the strings stay static under inject_hyperparams: none
+  can change in the state, so eager and jitted updates cannot disagree."""
+  tx = optax.inject_hyperparams(qsgd)(
+    learning_rate=0.1, placement="update", circuit=Circuit(n_qubits=3, entanglement="chain")
   )
-  tx = inject(learning_rate=0.1, **structural)
   theta = jnp.array([0.3, -1.2, 2.0])
   state = tx.init(theta)
-  assert not set(structural) & set(state.hyperparams), state.hyperparams.keys()
+  assert set(state.hyperparams) == {
+    "learning_rate",
+    "b1",
+    "b2",
+    "eps",
+    "eps_root",
+    "weight_decay",
+    "quantum_weight",
+    "key",
+  }
   eager, _ = tx.update(jnp.ones(3), state, theta)
   jitted, _ = jax.jit(tx.update)(jnp.ones(3), state, theta)
   np.testing.assert_allclose(eager, jitted, rtol=1e-6)

@@ -1,11 +1,11 @@
-"""Every built-in circuit can sit inside Adam's one fused loop (issue 23).
+"""Every built-in circuit can sit inside Adam's one fused loop.
 
 XLA:GPU compiles ``optax.adamw`` plus ``apply_updates`` into one loop fusion.
 A contraction, gather, scatter, loop or reduction in the traced step always
 ends such a fusion, so the step of ``superpose`` and of ``qsgd`` must have
 none, for every built-in circuit, placement and grouping formulation. This is
-necessary, not sufficient: only the GPU's HLO shows the fusion itself
-(``benchmarks/grouping.py`` on a device).
+necessary, not sufficient: only the compiled HLO shows the fusion itself
+(``tests/test_accelerators.py`` reads XLA's GPU and TPU programs).
 """
 
 import jax
@@ -21,18 +21,24 @@ from qsgd_optax import modulation
 # Primitives that end a loop fusion (reductions over the group axis included).
 FUSION_BREAKERS = ("dot_general", "gather", "scatter", "while", "scan", "cond", "reduce_", "cum")
 CIRCUITS = {
-  "product": {},
-  "chain": {"entanglement": "chain"},
-  "ring": {"entanglement": "ring"},
-  "paper": {"entanglement": "chain", "layers": 2},
+  "product": qsgd_optax.Circuit(),
+  "chain": qsgd_optax.Circuit(entanglement="chain"),
+  "ring": qsgd_optax.Circuit(entanglement="ring"),
+  "paper": qsgd_optax.Circuit(entanglement="chain", layers=2),
 }
 # A last axis that divides by 4 and one that does not (padded groups).
 PARAMS = {"w": jnp.ones((3, 8)), "odd": jnp.ones((5, 7)), "b": jnp.ones(())}
 
 
 def breakers(fn, *args):
-  jaxpr = jax.make_jaxpr(fn)(*args)
-  return sorted({name for name, _ in primitives(jaxpr) if name.startswith(FUSION_BREAKERS)})
+  """The fusion breakers in ``fn``'s program. A ``cond`` on the platform
+  (``jax.lax.platform_dependent``) is not one: lowering keeps one branch."""
+  eqns = list(primitives(jax.make_jaxpr(fn)(*args)))
+  platform = {id(e.outvars[0]) for name, e in eqns if name == "platform_index"}
+  on_platform = lambda name, e: name == "cond" and id(e.invars[0]) in platform
+  return sorted(
+    {name for name, e in eqns if name.startswith(FUSION_BREAKERS) and not on_platform(name, e)}
+  )
 
 
 def donated_step(tx):
@@ -43,7 +49,7 @@ def donated_step(tx):
   return step
 
 
-@pytest.fixture(params=list(modulation.GROUPINGS))
+@pytest.fixture(params=[None, *modulation.GROUPINGS])  # None: each platform's own.
 def grouping(request, monkeypatch):
   monkeypatch.setattr(modulation, "grouping", request.param)
   return request.param
@@ -52,13 +58,13 @@ def grouping(request, monkeypatch):
 @pytest.mark.parametrize("circuit", list(CIRCUITS))
 @pytest.mark.parametrize("placement", qsgd_optax.PLACEMENTS)
 def test_qsgd_step_has_nothing_that_ends_a_fusion(circuit, placement, grouping):
-  tx = qsgd_optax.qsgd(1e-3, placement=placement, **CIRCUITS[circuit])
+  tx = qsgd_optax.qsgd(1e-3, placement=placement, circuit=CIRCUITS[circuit])
   assert not breakers(donated_step(tx), PARAMS, tx.init(PARAMS), PARAMS)
 
 
 @pytest.mark.parametrize("circuit", list(CIRCUITS))
 def test_composed_step_has_nothing_that_ends_a_fusion(circuit, grouping):
-  tx = optax.chain(qsgd_optax.superpose(0.5, **CIRCUITS[circuit]), optax.adamw(1e-3))
+  tx = optax.chain(qsgd_optax.superpose(0.5, CIRCUITS[circuit]), optax.adamw(1e-3))
   assert not breakers(donated_step(tx), PARAMS, tx.init(PARAMS), PARAMS)
 
 
@@ -81,8 +87,22 @@ def test_groupings_give_the_same_values(circuit, shape):
       m.setattr(modulation, "grouping", name)
       # A new transformation each time: jax.jit caches by function, and the
       # grouping is read when the step is traced.
-      tx = qsgd_optax.superpose(0.5, **CIRCUITS[circuit])
+      tx = qsgd_optax.superpose(0.5, CIRCUITS[circuit])
       outs[name] = jax.jit(tx.update)(g, tx.init(theta), theta)[0]
   for name, out in outs.items():
     assert out.shape == shape and out.dtype == g.dtype
     assert jnp.array_equal(out, outs["columns"]), name
+
+
+@pytest.mark.parametrize("platform", ["cpu", "cuda", "rocm", "tpu"])
+def test_each_platform_compiles_its_grouping(platform):
+  """The step lowered for each platform holds that platform's formulation
+  only: "columns" reshapes to (groups, 4), "shifted" pads and never reshapes."""
+  tx = qsgd_optax.superpose(0.5, CIRCUITS["chain"])
+  theta = jnp.ones((3, 8))
+  step = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
+  text = step.trace(theta, tx.init(theta), theta).lower(lowering_platforms=(platform,)).as_text()
+  want = modulation.PLATFORM_GROUPING.get(platform, modulation.PLATFORM_GROUPING["default"])
+  grouped_view = "tensor<3x2x4xf32>" in text
+  assert grouped_view == (want == "columns"), want
+  assert ("stablehlo.pad" in text) == (want == "shifted"), want

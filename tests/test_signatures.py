@@ -1,4 +1,4 @@
-"""Each circuit option's default is written once (``CircuitOptions``), every
+"""The circuit's options are written once (``qsgd_optax.Circuit``), every
 public function's docstring documents exactly its arguments, and every public
 class's exactly its fields or ``__init__`` arguments."""
 
@@ -12,17 +12,17 @@ import pytest
 import qsgd_optax
 from qsgd_optax import backends, diagnostics, experiments, modulation, nn
 from qsgd_optax.nn import transformer
-from qsgd_optax.superpose import CircuitOptions
 
-TAKES_OPTIONS = [qsgd_optax.superpose, qsgd_optax.qsgd, qsgd_optax.scale_by_qsgd]
+TAKES_A_CIRCUIT = [qsgd_optax.superpose, qsgd_optax.qsgd, qsgd_optax.scale_by_qsgd]
 
 
-@pytest.mark.parametrize("fn", TAKES_OPTIONS, ids=lambda f: f.__name__)
-def test_circuit_options_agree_with_the_one_definition(fn):
+@pytest.mark.parametrize("fn", TAKES_A_CIRCUIT, ids=lambda f: f.__name__)
+def test_the_circuit_is_one_argument(fn):
+  """Each factory takes the circuit as one value and repeats none of its options."""
   params = inspect.signature(fn).parameters
-  for field in dataclasses.fields(CircuitOptions):
-    assert field.name in params, (fn.__name__, field.name)
-    assert params[field.name].default == field.default, (fn.__name__, field.name)
+  assert params["circuit"].default == qsgd_optax.Circuit()
+  options = {field.name for field in dataclasses.fields(qsgd_optax.Circuit)}
+  assert not options & set(params), (fn.__name__, options & set(params))
 
 
 def documented(doc, section):
@@ -95,7 +95,7 @@ CLASSES = [
   qsgd_optax.PerturbationCircuit,
   qsgd_optax.ScaleByQSGDState,
   qsgd_optax.SuperposeState,
-  CircuitOptions,
+  qsgd_optax.Circuit,
   backends.Backend,
   diagnostics.UpdateChange,
   nn.ScoreCircuit,
@@ -106,7 +106,6 @@ CLASSES = [
   transformer.CausalLM,
   experiments.ClassificationSetup,
   experiments.Problem,
-  modulation.LeafRule,
   backends.pauli.Compiled,
   backends.pauli.TermLimitError,
 ]
