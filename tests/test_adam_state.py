@@ -12,6 +12,7 @@ import qsgd_optax
 
 SHAPES = {"s": (), "v": (5,), "m": (3, 7), "t": (2, 3, 5)}
 HYPER = dict(b1=0.8, b2=0.95, eps=1e-6, eps_root=1e-9, weight_decay=1e-2)
+CHAIN = qsgd_optax.Circuit(entanglement="chain")
 # A constant quantum_weight=0 is optax's Adam exactly. A weight that is 0 only
 # at run time (a schedule) keeps the modulation in the loop, which XLA:CPU
 # compiles with other roundings: measured up to 1.7 ulps of the leaf's largest
@@ -105,7 +106,7 @@ def test_moments_carry_over_between_adamw_and_qsgd(direction):
       assert_close(a[k], b[k], jnp.float32)
   # With the perturbation on, the carried state is used as it is.
   _, trained = run(adamw, params, 3)
-  tx = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, entanglement="chain", **HYPER)
+  tx = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, circuit=CHAIN, **HYPER)
   run(tx, params, 1, state=carry_moments(trained, tx.init(params)))
 
 
@@ -114,8 +115,8 @@ def test_a_state_restores_into_another_circuit():
   moments, a step count and a key, so it continues under another circuit
   (documented in the guide), and the new circuit is the one that applies."""
   params = random_tree(jnp.float32, 0)
-  before = qsgd_optax.qsgd(1e-2, n_qubits=4)
-  after = qsgd_optax.qsgd(1e-2, n_qubits=3, entanglement="ring")
+  before = qsgd_optax.qsgd(1e-2, circuit=qsgd_optax.Circuit(n_qubits=4))
+  after = qsgd_optax.qsgd(1e-2, circuit=qsgd_optax.Circuit(n_qubits=3, entanglement="ring"))
   _, state = run(before, params, 2)
   assert jax.tree.structure(state) == jax.tree.structure(after.init(params))
   got, _ = run(after, params, 1, state=state, seed=5)
@@ -130,7 +131,7 @@ def test_a_state_restores_into_another_circuit():
 def test_wrappers_and_vmap(placement):
   params = {"a": jnp.linspace(-1, 1, 6), "b": jnp.ones((2, 3))}
   grads = jax.tree.map(lambda p: 0.3 * p + 0.1, params)
-  make = lambda: qsgd_optax.qsgd(1e-2, placement=placement, entanglement="chain")
+  make = lambda: qsgd_optax.qsgd(1e-2, placement=placement, circuit=CHAIN)
   masked = optax.masked(make(), {"a": True, "b": False})
   u, _ = masked.update(grads, masked.init(params), params)
   assert np.array_equal(u["b"], grads["b"])
@@ -157,7 +158,7 @@ def test_float64_numpy_parameters_without_x64_warn_nothing(placement):
   import warnings
 
   params = {"w": np.linspace(-1, 1, 12).reshape(3, 4)}
-  tx = qsgd_optax.qsgd(1e-3, placement=placement, entanglement="chain")
+  tx = qsgd_optax.qsgd(1e-3, placement=placement, circuit=CHAIN)
   with warnings.catch_warnings():
     warnings.simplefilter("error")
     updates, _ = tx.update(params, tx.init(params), params)

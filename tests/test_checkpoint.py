@@ -24,8 +24,7 @@ def make_tx():
   return qsgd_optax.qsgd(
     optax.linear_schedule(1e-2, 1e-3, STEPS),
     quantum_weight=0.5,
-    entanglement="ring",
-    shots=32,
+    circuit=qsgd_optax.Circuit(entanglement="ring", shots=32),
     key=7,
   )
 

@@ -19,10 +19,10 @@ import qsgd_optax
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 # Every backend but PennyLane, each on a circuit it runs (analytic: closed form).
-BACKENDS = {
-  "analytic": {"entanglement": "chain"},
-  "pauli": {"entanglement": "chain", "layers": 2},
-  "statevector": {"entanglement": "ring", "layers": 2},
+CIRCUITS = {
+  "analytic": qsgd_optax.Circuit(entanglement="chain", backend="analytic"),
+  "pauli": qsgd_optax.Circuit(entanglement="chain", layers=2, backend="pauli"),
+  "statevector": qsgd_optax.Circuit(entanglement="ring", layers=2, backend="statevector"),
 }
 DOT = re.compile(r"stablehlo\.dot_general.*")
 
@@ -49,10 +49,10 @@ def float_dots(text):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
-@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("backend", list(CIRCUITS))
 @pytest.mark.parametrize("placement", qsgd_optax.PLACEMENTS)
 def test_step_exports_for_every_platform_at_full_precision(placement, backend, dtype):
-  tx = qsgd_optax.qsgd(1e-3, placement=placement, backend=backend, **BACKENDS[backend])
+  tx = qsgd_optax.qsgd(1e-3, placement=placement, circuit=CIRCUITS[backend])
   text = exported_text(tx, dtype)
   dots = float_dots(text)
   if backend == "statevector":

@@ -2,7 +2,7 @@
 
 Starts a 2-process ``jax.distributed`` job on 127.0.0.1 (Gloo CPU collectives,
 4 CPU devices per process, one global ``data x fsdp = 2 x 4`` mesh), trains a
-small transformer with ``qsgd(shots=32)``, params and optimizer state sharded
+small transformer with ``qsgd`` (a circuit with ``shots=32``), params and optimizer state sharded
 over both processes, and saves an Orbax checkpoint halfway. Then one process
 with 8 devices and one with 2 devices (other shardings) restore it and
 continue. The worker is tests/multiprocess/mp_worker.py; every process is

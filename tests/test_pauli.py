@@ -7,7 +7,7 @@ import optax
 import pytest
 import reference
 
-from qsgd_optax import PerturbationCircuit, superpose
+from qsgd_optax import Circuit, PerturbationCircuit, superpose
 from qsgd_optax.backends import auto_backend, pauli, pennylane, select, statevector
 from qsgd_optax.backends.analytic import reduce_turns
 
@@ -214,7 +214,7 @@ def test_superpose_matches_reference(dtype, tol, coverage):
   n, ent, layers = 4, "chain", 2  # The paper's circuit.
   circuit = PerturbationCircuit.build(n, ent, layers)
   params, grads = tree(3, dtype)
-  tx = superpose(0.7, n, entanglement=ent, layers=layers, coverage=coverage, backend="pauli")
+  tx = superpose(0.7, Circuit(n, ent, layers, coverage=coverage, backend="pauli"))
   out, _ = jax.jit(tx.update)(grads, tx.init(params), params)
   want = reference.modulate_tree(grads, params, 0.7, circuit, coverage)
   for k in grads:
@@ -230,7 +230,7 @@ def test_superpose_backends_agree(config):
   params, grads = ({k: t[k] for k in ("mat", "cube")} for t in (params, grads))
   outs = {}
   for backend in ("pauli", "statevector", "auto"):
-    tx = superpose(0.5, n, entanglement=ent, layers=layers, backend=backend)
+    tx = superpose(0.5, Circuit(n, ent, layers, backend=backend))
     outs[backend] = jax.jit(tx.update)(grads, tx.init(params), params)[0]
   for backend in ("statevector", "auto"):
     for k in grads:
@@ -240,14 +240,14 @@ def test_superpose_backends_agree(config):
 def test_non_finite_parameters_do_not_spread():
   n = 4
   theta = jnp.array([0.3, jnp.nan, -0.2, 0.9, jnp.inf, 0.1, 0.7, -1e30])
-  tx = superpose(1.0, n, entanglement="chain", layers=2, backend="pauli")
+  tx = superpose(1.0, Circuit(n, "chain", 2, backend="pauli"))
   out, _ = jax.jit(tx.update)(jnp.ones(8), tx.init(theta), theta)
   assert np.all(np.isfinite(out))
   circuit = PerturbationCircuit.build(n, "chain", 2)
   want = reference.modulate(np.ones(8), reference.reduced(theta), 1.0, n, circuit.cnots, 2)
   np.testing.assert_allclose(out, want, atol=1e-6)
   # A product circuit gives a zero modulation for them.
-  tx = superpose(1.0, n, layers=2, backend="pauli")
+  tx = superpose(1.0, Circuit(n, layers=2, backend="pauli"))
   out, _ = jax.jit(tx.update)(jnp.ones(8), tx.init(theta), theta)
   np.testing.assert_array_equal(np.asarray(out)[[1, 4, 7]], 1.0)
 
@@ -257,9 +257,7 @@ def test_optimizer_step_matches_statevector():
   grads = jax.tree.map(lambda p: jnp.cos(3 * p) + 0.1, params)
   outs = []
   for backend in ("pauli", "statevector"):
-    tx = optax.chain(
-      superpose(0.5, 4, entanglement="ring", layers=2, backend=backend), optax.adam(0.1)
-    )
+    tx = optax.chain(superpose(0.5, Circuit(4, "ring", 2, backend=backend)), optax.adam(0.1))
     state = tx.init(params)
     p = params
     for _ in range(3):
@@ -283,7 +281,7 @@ def test_select_pauli_fails_at_build_time(monkeypatch):
   with pytest.raises(pauli.TermLimitError):
     select(PerturbationCircuit.build(4, "ring", 3), "pauli")
   with pytest.raises(pauli.TermLimitError):
-    superpose(0.5, 4, entanglement="ring", layers=3, backend="pauli")
+    superpose(0.5, Circuit(4, "ring", 3, backend="pauli"))
 
 
 def test_no_qubit_limit_for_small_forms():

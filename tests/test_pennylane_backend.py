@@ -43,7 +43,7 @@ def test_user_qnode(as_array):
 def test_import_does_not_load_pennylane():
   code = (
     "import sys, qsgd_optax, jax.numpy as jnp; "
-    "tx = qsgd_optax.superpose(backend='statevector'); "
+    "tx = qsgd_optax.superpose(circuit=qsgd_optax.Circuit(backend='statevector')); "
     "p = {'w': jnp.ones(5)}; tx.update(p, tx.init(p), p); "
     "assert 'pennylane' not in sys.modules"
   )

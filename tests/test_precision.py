@@ -13,7 +13,7 @@ import pytest
 from jaxprs import low_precision_dots
 from optional import pennylane_or_skip
 
-from qsgd_optax import PerturbationCircuit, qsgd
+from qsgd_optax import Circuit, PerturbationCircuit, qsgd
 from qsgd_optax.backends import select
 
 
@@ -57,9 +57,8 @@ def test_backend_contractions_ask_for_highest(backend, config, batch):
 @pytest.mark.parametrize("placement", ["gradient", "update", "direction"])
 @pytest.mark.parametrize("backend", ["statevector", "pauli"])
 def test_optimizer_step_asks_for_highest(backend, placement):
-  tx = qsgd(
-    1e-3, quantum_weight=0.5, entanglement="chain", layers=2, backend=backend, placement=placement
-  )
+  circuit = Circuit(entanglement="chain", layers=2, backend=backend)
+  tx = qsgd(1e-3, quantum_weight=0.5, circuit=circuit, placement=placement)
   params = {"w": jnp.ones((3, 9)), "b": jnp.ones(())}
   jaxpr = jax.make_jaxpr(tx.update)(params, tx.init(params), params).jaxpr
   assert not low_precision_dots(jaxpr)

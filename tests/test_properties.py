@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import qsgd_optax
 from conftest import enable_x64
+from qsgd_optax import Circuit
 
 FLOATS = [jnp.float16, jnp.bfloat16, jnp.float32]
 OTHERS = [jnp.int32, jnp.bool_, jnp.complex64]
@@ -34,24 +35,24 @@ def leaves(draw):
 
 
 trees = st.dictionaries(st.sampled_from("abcdef"), leaves(), max_size=4)
-configs = st.sampled_from(
+circuits = st.sampled_from(
   [
-    dict(),
-    dict(entanglement="ring"),
-    dict(entanglement="chain", layers=2),
-    dict(n_qubits=3, coverage="leading"),
-    dict(shots=16),
-    dict(backend="statevector", n_qubits=2),
+    Circuit(),
+    Circuit(entanglement="ring"),
+    Circuit(entanglement="chain", layers=2),
+    Circuit(n_qubits=3, coverage="leading"),
+    Circuit(shots=16),
+    Circuit(backend="statevector", n_qubits=2),
   ]
 )
 
 
 @settings(max_examples=60, deadline=None)
-@given(trees, configs, st.floats(-2, 2))
-def test_hostile_trees(tree, config, weight):
+@given(trees, circuits, st.floats(-2, 2))
+def test_hostile_trees(tree, circuit, weight):
   params = {k: jnp.asarray(p) for k, (p, _) in tree.items()}
   grads = {k: jnp.asarray(g) for k, (_, g) in tree.items()}
-  tx = qsgd_optax.superpose(weight, **config)
+  tx = qsgd_optax.superpose(weight, circuit)
   out, _ = tx.update(grads, tx.init(params), params)
   out2, _ = tx.update(grads, tx.init(params), params)
   assert jax.tree.structure(out) == jax.tree.structure(grads)
@@ -73,13 +74,13 @@ def test_hostile_trees(tree, config, weight):
 @settings(max_examples=25, deadline=None)
 @given(
   st.lists(values, min_size=1, max_size=9),
-  st.sampled_from([dict(), dict(entanglement="ring"), dict(backend="statevector")]),
+  st.sampled_from([Circuit(3), Circuit(3, "ring"), Circuit(3, backend="statevector")]),
 )
-def test_float64(theta, config):
+def test_float64(theta, circuit):
   with enable_x64(True):
     p = jnp.asarray(theta, jnp.float64)
     g = jnp.ones_like(p)
-    tx = qsgd_optax.superpose(1.0, 3, **config)
+    tx = qsgd_optax.superpose(1.0, circuit)
     out, _ = tx.update(g, tx.init(p), p)
     assert out.dtype == jnp.float64 and np.all(np.isfinite(out))
     assert np.all(np.abs(np.asarray(out) - 1) <= 1 + 1e-12)

@@ -5,7 +5,7 @@ import optax
 import pytest
 import reference
 
-from qsgd_optax import PerturbationCircuit, SuperposeState, superpose
+from qsgd_optax import Circuit, PerturbationCircuit, SuperposeState, superpose
 
 BACKENDS = ["analytic", "statevector", "pennylane"]
 SHAPES = {"scalar": (), "vec": (5,), "mat": (3, 7), "cube": (2, 3, 4), "exact": (2, 8)}
@@ -50,7 +50,8 @@ CASES = [
 def test_matches_float64_reference(backend, config, coverage):
   n, ent, layers = config
   params, grads = random_tree(n + layers)
-  tx = superpose(0.7, n, entanglement=ent, layers=layers, coverage=coverage, backend=backend)
+  circuit = Circuit(n, ent, layers, coverage=coverage, backend=backend)
+  tx = superpose(0.7, circuit)
   out, _ = run(tx, grads, params)
   want = expected(grads, params, 0.7, config, coverage)
   for k in grads:
@@ -64,11 +65,11 @@ def test_backends_agree(config):
   n, ent, layers = config
   params, grads = random_tree(7, shapes={"a": (3, 2 * n + 1), "b": (n,)})
   outs = {
-    b: run(superpose(0.5, n, entanglement=ent, layers=layers, backend=b), grads, params)[0]
+    b: run(superpose(0.5, Circuit(n, ent, layers, backend=b)), grads, params)[0]
     for b in BACKENDS
     if supported(b, config)
   }
-  outs["auto"] = run(superpose(0.5, n, entanglement=ent, layers=layers), grads, params)[0]
+  outs["auto"] = run(superpose(0.5, Circuit(n, ent, layers)), grads, params)[0]
   first = outs.pop("pennylane")
   for name, out in outs.items():
     for k in out:
@@ -77,7 +78,7 @@ def test_backends_agree(config):
 
 def test_paper_rule_without_entanglement():
   params, grads = random_tree(3, scale=50.0)
-  out, _ = run(superpose(0.5, 4), grads, params)
+  out, _ = run(superpose(0.5, Circuit(n_qubits=4)), grads, params)
   for k in grads:
     want = grads[k] + 0.5 * np.sin(np.pi * np.float64(params[k])) * grads[k]
     np.testing.assert_allclose(out[k], want, rtol=2e-6, atol=1e-6)
@@ -95,7 +96,7 @@ DTYPES = {
 def test_dtypes(backend, dtype):
   dt, tol = DTYPES[dtype]
   params, grads = random_tree(11, dt)
-  tx = superpose(0.5, 4, entanglement="ring", backend=backend)
+  tx = superpose(0.5, Circuit(4, "ring", backend=backend))
   out, state = run(tx, grads, params)
   want = expected(grads, params, 0.5, (4, "ring", 1))
   for k in grads:
@@ -107,7 +108,7 @@ def test_dtypes(backend, dtype):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_float64(backend, x64):
   params, grads = random_tree(12, jnp.float64)
-  out, _ = run(superpose(0.5, 3, entanglement="chain", backend=backend), grads, params)
+  out, _ = run(superpose(0.5, Circuit(3, "chain", backend=backend)), grads, params)
   want = expected(grads, params, 0.5, (3, "chain", 1))
   for k in grads:
     assert out[k].dtype == jnp.float64
@@ -118,7 +119,7 @@ def test_pads_never_leak():
   """A group's padding only adds qubits after the real ones, at angle 0."""
   params = {"w": jnp.array([0.5, 0.25, 0.5])}
   grads = {"w": jnp.ones(3)}
-  out, _ = run(superpose(1.0, 4, entanglement="chain"), grads, params)
+  out, _ = run(superpose(1.0, Circuit(4, "chain")), grads, params)
   # chain: m_k = (-1)^k prod_{j<=k} sin(pi t_j); the pad (qubit 3) is dropped.
   s = np.sin(np.pi * np.array([0.5, 0.25, 0.5]))
   np.testing.assert_allclose(
@@ -128,7 +129,7 @@ def test_pads_never_leak():
 
 def test_leading_touches_only_first_entries():
   params, grads = random_tree(5, shapes={"m": (3, 7), "v": (2,)})
-  out, _ = run(superpose(0.5, 4, coverage="leading"), grads, params)
+  out, _ = run(superpose(0.5, Circuit(4, coverage="leading")), grads, params)
   np.testing.assert_array_equal(out["m"].reshape(-1)[4:], grads["m"].reshape(-1)[4:])
   assert not np.allclose(out["m"].reshape(-1)[:4], grads["m"].reshape(-1)[:4])
   assert not np.allclose(out["v"], grads["v"])
@@ -181,8 +182,7 @@ def test_multisteps():
 
 def test_inject_hyperparams():
   params, grads = random_tree(3, shapes={"a": (6,)})
-  inject = optax.inject_hyperparams(superpose, static_args=("n_qubits", "layers"))
-  tx = inject(quantum_weight=0.5, n_qubits=3, entanglement="chain")
+  tx = optax.inject_hyperparams(superpose)(quantum_weight=0.5, circuit=Circuit(3, "chain"))
   state = tx.init(params)
   update = jax.jit(tx.update)
   out, state = update(grads, state, params)
@@ -195,15 +195,19 @@ def test_inject_hyperparams():
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-def test_inject_hyperparams_needs_static_shape(jit):
-  """The circuit's shape must be a Python int: the same error eagerly and under jit."""
-  params = {"a": jnp.ones(3)}
-  tx = optax.inject_hyperparams(superpose)(n_qubits=3)
-  init = jax.jit(tx.init) if jit else tx.init
-  with pytest.raises(TypeError, match="static_args"):
-    init(params)
-  tx = optax.inject_hyperparams(superpose, static_args=("n_qubits", "layers"))(n_qubits=3)
-  jax.jit(tx.update)(params, jax.jit(tx.init)(params), params)
+def test_inject_hyperparams_keeps_the_circuit_static(jit):
+  """The circuit is one static value: no static_args, never a hyperparameter, and
+  the same result eagerly and under jit. The 0.4 keywords no longer bind."""
+  params, grads = random_tree(3, shapes={"a": (2, 5)})
+  tx = optax.inject_hyperparams(superpose)(quantum_weight=0.5, circuit=Circuit(3))
+  init, update = (jax.jit(tx.init), jax.jit(tx.update)) if jit else (tx.init, tx.update)
+  state = init(params)
+  assert set(state.hyperparams) == {"quantum_weight", "key"}
+  out, _ = update(grads, state, params)
+  want = expected(grads, params, 0.5, (3, None, 1))["a"]
+  np.testing.assert_allclose(out["a"], want, rtol=1e-5)
+  with pytest.raises(TypeError, match="n_qubits"):
+    optax.inject_hyperparams(superpose)(n_qubits=3)
 
 
 def test_schedule():
@@ -231,7 +235,7 @@ def test_apply_if_finite():
 
 def test_no_recompilation_and_extra_args():
   params, grads = random_tree(6, shapes={"mat": SHAPES["mat"]})
-  tx = optax.chain(superpose(0.5, shots=100), optax.adamw(1e-3))
+  tx = optax.chain(superpose(0.5, Circuit(shots=100)), optax.adamw(1e-3))
   traces = []
 
   @jax.jit
@@ -248,7 +252,7 @@ def test_no_recompilation_and_extra_args():
 
 def test_state_stable_under_cond():
   params, grads = random_tree(8, shapes={"a": (5,)})
-  tx = superpose(0.5, shots=10)
+  tx = superpose(0.5, Circuit(shots=10))
   state = tx.init(params)
   new = jax.lax.cond(True, lambda s: tx.update(grads, s, params)[1], lambda s: s, state)
   assert jax.tree.structure(new) == jax.tree.structure(state)
@@ -267,7 +271,7 @@ def test_map_params():
 
 def test_vmap_over_models():
   params, grads = random_tree(9, shapes={"a": (4, 6)})
-  tx = superpose(0.5, 3, entanglement="ring")
+  tx = superpose(0.5, Circuit(3, "ring"))
   states = jax.vmap(tx.init)(params)
   out, _ = jax.vmap(tx.update)(grads, states, params)
   want = expected(grads, params, 0.5, (3, "ring", 1))["a"]
@@ -277,9 +281,13 @@ def test_vmap_over_models():
 def test_deterministic():
   # Two leaves: each draws its own shots from the state's key (more only add compile time).
   params, grads = random_tree(10, shapes={"mat": SHAPES["mat"], "scalar": ()})
-  for kw in ({}, {"shots": 50, "key": 3}, {"entanglement": "ring", "layers": 2}):
-    a, _ = run(superpose(0.5, **kw), grads, params, steps=2)
-    b, _ = run(superpose(0.5, **kw), grads, params, steps=2)
+  for circuit, key in (
+    (Circuit(), 0),
+    (Circuit(shots=50), 3),
+    (Circuit(entanglement="ring", layers=2), 0),
+  ):
+    a, _ = run(superpose(0.5, circuit, key=key), grads, params, steps=2)
+    b, _ = run(superpose(0.5, circuit, key=key), grads, params, steps=2)
     for k in a:
       np.testing.assert_array_equal(a[k], b[k])
 
@@ -288,14 +296,14 @@ def test_shots_sample_binomial_estimates():
   shots = 64
   theta = jnp.full((20_000,), 0.3)
   grads = jnp.ones_like(theta)
-  out, state = run(superpose(1.0, 4, shots=shots, key=1), grads, theta)
+  out, state = run(superpose(1.0, Circuit(4, shots=shots), key=1), grads, theta)
   m = np.asarray(out) - 1  # m = 2k/shots - 1 estimates sin(0.3 pi)
   np.testing.assert_allclose(np.round((m + 1) * shots / 2), (m + 1) * shots / 2, atol=1e-4)
   exact = np.sin(0.3 * np.pi)
   std = np.sqrt((1 - exact**2) / shots)  # Var of 2k/n - 1.
   assert abs(m.mean() - exact) < 5 * std / np.sqrt(m.size)
   assert abs(m.std() - std) < 0.05 * std
-  other, state2 = run(superpose(1.0, 4, shots=shots, key=2), grads, theta)
+  other, state2 = run(superpose(1.0, Circuit(4, shots=shots), key=2), grads, theta)
   assert not np.array_equal(out, other)
   assert not np.array_equal(state.key, state2.key)
 
@@ -303,10 +311,10 @@ def test_shots_sample_binomial_estimates():
 def test_extreme_values_stay_finite():
   theta = jnp.array([0.0, 1e30, -1e30, 1e-45, 3.4e38, jnp.nan, jnp.inf, 0.5])
   grads = jnp.array([3e38, 3e38, -3e38, 2.0, 1.0, 1.0, 1.0, 3e38])
-  for kw in ({}, {"entanglement": "ring"}, {"backend": "statevector"}):
-    out, _ = run(superpose(1.0, 4, **kw), grads, theta)
-    assert np.all(np.isfinite(out)), kw
-  out, _ = run(superpose(1.0, 4), grads, theta)
+  for circuit in (Circuit(4), Circuit(4, "ring"), Circuit(4, backend="statevector")):
+    out, _ = run(superpose(1.0, circuit), grads, theta)
+    assert np.all(np.isfinite(out)), circuit
+  out, _ = run(superpose(1.0, Circuit(4)), grads, theta)
   np.testing.assert_array_equal(out[:3], grads[:3])  # sin(pi * theta) = 0
   np.testing.assert_allclose(out[3:5], grads[3:5], rtol=1e-6)
   assert out[7] == np.finfo(np.float32).max  # 2 * 3e38 clipped, not inf.
@@ -318,10 +326,10 @@ def test_extreme_values_stay_finite():
 def test_nan_gradient_does_not_spread():
   theta = jnp.array([0.3, 0.6, -0.2, 0.9])
   grads = jnp.array([jnp.nan, 1.0, 1.0, 1.0])
-  out, _ = run(superpose(1.0, 4, entanglement="ring"), grads, theta)
+  out, _ = run(superpose(1.0, Circuit(4, "ring")), grads, theta)
   assert np.isnan(out[0]) and np.all(np.isfinite(out[1:]))
   theta = theta.at[1].set(jnp.nan)
-  out, _ = run(superpose(1.0, 4, entanglement="ring"), jnp.ones(4), theta)
+  out, _ = run(superpose(1.0, Circuit(4, "ring")), jnp.ones(4), theta)
   assert np.all(np.isfinite(out))
 
 
@@ -342,7 +350,7 @@ def test_custom_qnode_matches_builtin():
     return [qml.expval(qml.PauliZ(i)) for i in range(3)]
 
   params, grads = random_tree(13, shapes={"a": (2, 5)})
-  out, _ = run(superpose(0.5, 3, circuit=circuit), grads, params)
+  out, _ = run(superpose(0.5, Circuit(3, custom=circuit)), grads, params)
   want = expected(grads, params, 0.5, (3, "chain", 1))["a"]
   np.testing.assert_allclose(out["a"], want, atol=1e-5)
 
@@ -359,48 +367,64 @@ def _wrong_shape_circuit(angles):
 
 
 @pytest.mark.parametrize(
-  "kwargs, error, match",
+  "fields, kwargs, error, match",
   [
-    ({"n_qubits": 0}, ValueError, "n_qubits"),
-    ({"n_qubits": 2.5}, TypeError, "n_qubits"),
-    ({"n_qubits": True}, TypeError, "n_qubits"),
-    ({"layers": 0}, ValueError, "layers"),
-    ({"quantum_weight": float("nan")}, ValueError, "quantum_weight"),
-    ({"quantum_weight": float("inf")}, ValueError, "quantum_weight"),
-    ({"quantum_weight": "big"}, TypeError, "quantum_weight"),
-    ({"backend": "qiskit"}, ValueError, "backend"),
-    ({"coverage": "some"}, ValueError, "coverage"),
-    ({"entanglement": "star"}, ValueError, "entanglement"),
-    ({"shots": 0}, ValueError, "shots"),
-    ({"shots": 1.5}, TypeError, "shots"),
-    ({"key": "seed"}, TypeError, "key"),
-    ({"n_qubits": 24, "backend": "statevector"}, ValueError, "GiB"),
-    ({"n_qubits": 24, "entanglement": "chain", "layers": 2}, ValueError, "GiB"),
-    ({"n_qubits": 24, "backend": "pennylane"}, ValueError, "GiB"),
-    ({"entanglement": "chain", "layers": 2, "backend": "analytic"}, ValueError, "closed form"),
-    ({"circuit": _wrong_shape_circuit}, ValueError, "returned shape"),
-    ({"circuit": 3}, TypeError, "circuit"),
-    ({"circuit": _wrong_shape_circuit, "backend": "analytic"}, ValueError, "backend"),
+    ({"n_qubits": 0}, {}, ValueError, "n_qubits"),
+    ({"n_qubits": 2.5}, {}, TypeError, "n_qubits"),
+    ({"n_qubits": True}, {}, TypeError, "n_qubits"),
+    ({"layers": 0}, {}, ValueError, "layers"),
+    ({}, {"quantum_weight": float("nan")}, ValueError, "quantum_weight"),
+    ({}, {"quantum_weight": float("inf")}, ValueError, "quantum_weight"),
+    ({}, {"quantum_weight": "big"}, TypeError, "quantum_weight"),
+    ({"backend": "qiskit"}, {}, ValueError, "backend"),
+    ({"coverage": "some"}, {}, ValueError, "coverage"),
+    ({"entanglement": "star"}, {}, ValueError, "entanglement"),
+    ({"shots": 0}, {}, ValueError, "shots"),
+    ({"shots": 1.5}, {}, TypeError, "shots"),
+    ({}, {"key": "seed"}, TypeError, "key"),
+    ({"n_qubits": 24, "backend": "statevector"}, {}, ValueError, "GiB"),
+    ({"n_qubits": 24, "entanglement": "chain", "layers": 2}, {}, ValueError, "GiB"),
+    ({"n_qubits": 24, "backend": "pennylane"}, {}, ValueError, "GiB"),
+    ({"entanglement": "chain", "layers": 2, "backend": "analytic"}, {}, ValueError, "closed form"),
+    ({"custom": _wrong_shape_circuit}, {}, ValueError, "returned shape"),
+    ({"custom": 3}, {}, TypeError, "custom"),
+    ({"custom": _wrong_shape_circuit, "backend": "analytic"}, {}, ValueError, "backend"),
+    (None, {"circuit": _wrong_shape_circuit}, TypeError, r"Circuit\(custom=fn\)"),
+    (None, {"circuit": 3}, TypeError, r"Circuit\(n_qubits=3\)"),
+    (None, {"n_qubits": 3}, TypeError, r"circuit=qsgd_optax\.Circuit\(n_qubits=3\)"),
+    (
+      None,
+      {"entanglement": "ring", "shots": 8},
+      TypeError,
+      r"Circuit\(entanglement='ring', shots=8\)",
+    ),
   ],
 )
-def test_bad_input(kwargs, error, match):
+def test_bad_input(fields, kwargs, error, match):
+  """A bad field fails where the Circuit is written or, if its backend cannot run it,
+  where superpose is built; a bad circuit argument, or 0.4's circuit keywords, at superpose."""
   with pytest.raises(error, match=match):
-    superpose(**kwargs)
+    superpose(**kwargs) if fields is None else superpose(circuit=Circuit(**fields), **kwargs)
+
+
+def test_second_argument_is_the_circuit():
+  """0.4's superpose(0.3, 4) (n_qubits second) names the new form."""
+  with pytest.raises(TypeError, match=r"Circuit\(n_qubits=4\)"):
+    superpose(0.3, 4)
 
 
 def test_analytic_has_no_qubit_limit():
   params, grads = random_tree(14, shapes={"a": (3, 40)})
-  out, _ = run(superpose(0.5, 40, entanglement="chain"), grads, params)
+  out, _ = run(superpose(0.5, Circuit(40, "chain")), grads, params)
   assert np.all(np.isfinite(out["a"]))
 
 
 def test_inject_hyperparams_with_shots():
-  """inject_hyperparams makes shots a traced int; sampling still works."""
+  """Under inject_hyperparams the shots stay in the static circuit; sampling still works."""
   theta = jnp.full((64,), 0.3)
-  tx = optax.inject_hyperparams(superpose, static_args=("n_qubits", "layers"))(
-    quantum_weight=1.0, shots=16
-  )
+  tx = optax.inject_hyperparams(superpose)(quantum_weight=1.0, circuit=Circuit(shots=16))
   state = tx.init(theta)
+  assert "shots" not in state.hyperparams and "circuit" not in state.hyperparams
   out, state = jax.jit(tx.update)(jnp.ones(64), state, theta)
   m = np.asarray(out) - 1  # m = 2k/16 - 1, k ~ Binomial(16, p)
   k = (m + 1) * 16 / 2

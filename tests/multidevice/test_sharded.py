@@ -16,7 +16,11 @@ pytestmark = pytest.mark.skipif(
   jax.device_count() < 8, reason="needs 8 devices: run via test_sharding.py"
 )
 
-CONFIGS = [dict(), dict(entanglement="ring"), dict(entanglement="chain", layers=2)]
+CIRCUITS = {
+  "product": qsgd_optax.Circuit(),
+  "ring": qsgd_optax.Circuit(entanglement="ring"),
+  "chain-2": qsgd_optax.Circuit(entanglement="chain", layers=2),
+}
 
 
 def mesh(shape=(8,), names=("x",)):
@@ -39,22 +43,22 @@ def step(tx):
   return run
 
 
-def make_tx(kw, placement):
-  return qsgd_optax.qsgd(1e-2, quantum_weight=0.5, n_qubits=4, placement=placement, **kw)
+def make_tx(circuit, placement):
+  return qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement=placement, circuit=circuit)
 
 
 @functools.cache
-def unsharded(kw_items, placement):
+def unsharded(circuit, placement):
   """The single-device step, computed once per optimizer and shared by the styles."""
   params, grads = tree()
-  tx = make_tx(dict(kw_items), placement)
+  tx = make_tx(circuit, placement)
   return step(tx)(params, tx.init(params), grads)
 
 
 @pytest.mark.parametrize("placement", ["gradient", "direction"])
-@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+@pytest.mark.parametrize("circuit", list(CIRCUITS.values()), ids=list(CIRCUITS))
 @pytest.mark.parametrize("style", ["fsdp", "tensor", "2d"])
-def test_sharded_equals_unsharded(kw, style, placement):
+def test_sharded_equals_unsharded(circuit, style, placement):
   params, grads = tree()
   if style == "fsdp":
     m = mesh()
@@ -66,8 +70,8 @@ def test_sharded_equals_unsharded(kw, style, placement):
     m = mesh((2, 4), ("data", "model"))
     specs = {"w": P("data", "model"), "b": P("model")}
   shard = lambda t: jax.tree.map(lambda x, s: jax.device_put(x, NamedSharding(m, s)), t, specs)
-  tx = make_tx(kw, placement)
-  ref_p, _, ref_u = unsharded(tuple(sorted(kw.items())), placement)
+  tx = make_tx(circuit, placement)
+  ref_p, _, ref_u = unsharded(circuit, placement)
   sp, sg = shard(params), shard(grads)
   state = tx.init(sp)
   new_p, new_state, updates = step(tx)(sp, state, sg)
@@ -81,15 +85,15 @@ def test_sharded_equals_unsharded(kw, style, placement):
       assert moment[k].sharding.is_equivalent_to(sp[k].sharding, sp[k].ndim)
 
 
-@pytest.mark.parametrize("kw", CONFIGS, ids=str)
+@pytest.mark.parametrize("circuit", list(CIRCUITS.values()), ids=list(CIRCUITS))
 @pytest.mark.parametrize("spec", [P("x", None), P(None, "x")], ids=str)
-def test_no_collectives_when_groups_align(kw, spec):
+def test_no_collectives_when_groups_align(circuit, spec):
   """Sharded axis length per device (96/8 = 12, 64/8 = 8) is a multiple of 4."""
   m = mesh()
   params, grads = tree()
   s = NamedSharding(m, spec)
   p, g = jax.device_put(params["w"], s), jax.device_put(grads["w"], s)
-  tx = qsgd_optax.superpose(0.5, 4, **kw)
+  tx = qsgd_optax.superpose(0.5, circuit)
   hlo = jax.jit(tx.update).lower(g, tx.init(p), p).compile().as_text()
   for op in ("all-gather", "all-to-all", "collective-permute", "all-reduce"):
     assert op not in hlo, op
@@ -102,17 +106,17 @@ def test_misaligned_groups_still_correct():
   params, grads = tree()
   s = NamedSharding(m, P(None, "x"))
   p, g = jax.device_put(params["w"], s), jax.device_put(grads["w"], s)
-  tx = qsgd_optax.superpose(0.5, 5, entanglement="ring")
+  tx = qsgd_optax.superpose(0.5, qsgd_optax.Circuit(n_qubits=5, entanglement="ring"))
   ref, _ = tx.update(grads["w"], tx.init(params["w"]), params["w"])
   out, _ = jax.jit(tx.update)(g, tx.init(p), p)
   np.testing.assert_allclose(out, ref, atol=1e-6)
 
 
-@pytest.mark.parametrize("kw", CONFIGS, ids=str)
-def test_shard_map(kw):
+@pytest.mark.parametrize("circuit", list(CIRCUITS.values()), ids=list(CIRCUITS))
+def test_shard_map(circuit):
   m = mesh()
   params, grads = tree()
-  tx = qsgd_optax.superpose(0.5, 4, **kw)
+  tx = qsgd_optax.superpose(0.5, circuit)
   ref, _ = tx.update(grads["w"], tx.init(params["w"]), params["w"])
 
   @functools.partial(

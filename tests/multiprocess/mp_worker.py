@@ -150,12 +150,14 @@ def run(args):
   }
   param_sh = {n: NamedSharding(mesh, s) for n, s in specs.items()}
 
-  def make_tx(name="qsgd", **kw):
+  def make_tx(name="qsgd", **fields):
+    """``qsgd`` on a chain of N_QUBITS with 32 shots; ``fields`` change the circuit."""
     lr = optax.linear_schedule(1e-2, 1e-3, args.steps)
     if name == "adamw":
       return optax.adamw(lr, weight_decay=1e-4)
-    kw = {"shots": 32, "key": 7, "n_qubits": N_QUBITS, **kw}
-    return qsgd_optax.qsgd(lr, quantum_weight=0.5, entanglement="chain", **kw)
+    fields = {"n_qubits": N_QUBITS, "entanglement": "chain", "shots": 32, **fields}
+    circuit = qsgd_optax.Circuit(**fields)
+    return qsgd_optax.qsgd(lr, quantum_weight=0.5, circuit=circuit, key=7)
 
   def state_shardings(tx):
     """Adam's moments are sharded like their params; scalars (counts, the
