@@ -71,7 +71,7 @@ def measure(n_params, n_qubits, entanglement, repeats, backends=BACKENDS, layers
     if backend == "pauli" and terms is None:
       continue
     tx = qsgd_optax.superpose(
-      0.5, n_qubits, entanglement=entanglement, layers=layers, backend=backend
+      0.5, qsgd_optax.Circuit(n_qubits, entanglement, layers, backend=backend)
     )
     seconds, out = time_update(tx, grads, params, repeats)
     outs[backend] = np.asarray(out)

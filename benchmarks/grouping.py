@@ -5,12 +5,12 @@ values (how a leaf's last axis is split into circuits of ``n_qubits``). For
 each formulation and circuit this compiles the donated step (``update`` +
 ``apply_updates``) of ``qsgd`` and of ``chain(superpose, adamw)`` on one
 float32 leaf whose last axis divides by 4 and one whose does not, and prints
-XLA's fusion count, params-sized passes and temporary bytes (as
-``hlo_fusions.py`` reads them), then times the steps against ``optax.adamw``
+XLA's kernels, passes over memory, traffic and temporaries (as
+``xla_step.py`` reads them), then times the steps against ``optax.adamw``
 (interleaved, medians). The formulation to adopt on a platform is the one
-with as many fusions as ``adamw``, no params-sized temporary and the lowest
-ratio; ``modulation.grouping`` then changes (with ``jax.lax.platform_dependent``
-if platforms disagree).
+with as many kernels as ``adamw``, no params-sized temporary and the lowest
+ratio; it goes in ``modulation.PLATFORM_GROUPING``, which the step reads through
+``jax.lax.platform_dependent`` (``modulation.grouping`` forces one formulation).
 
 Run:
   python benchmarks/grouping.py                        # 1024 x 1024 and 1024 x 1023
@@ -28,49 +28,56 @@ import jax.numpy as jnp
 import optax
 from _results import save
 from _timing import carried, interleaved, run_meta
-from hlo_fusions import analyse
+from xla_step import compile_step, leaves, read
 
 import qsgd_optax
 from qsgd_optax import modulation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CIRCUITS = {  # The product circuit is elementwise: no grouping, measured once.
-  "default": {},
-  "chain": {"entanglement": "chain"},
-  "ring": {"entanglement": "ring"},
-  "paper": {"entanglement": "chain", "layers": 2},
+  "default": qsgd_optax.Circuit(),
+  "chain": qsgd_optax.Circuit(entanglement="chain"),
+  "ring": qsgd_optax.Circuit(entanglement="ring"),
+  "paper": qsgd_optax.Circuit(entanglement="chain", layers=2),
 }
 
 
-def optimizers(circuit):
-  kw = CIRCUITS[circuit]
+def optimizers(name):
+  circuit = CIRCUITS[name]
   return {
-    f"qsgd({circuit})": qsgd_optax.qsgd(1e-3, **kw),
-    f"superpose({circuit})+adamw": optax.chain(qsgd_optax.superpose(0.5, **kw), optax.adamw(1e-3)),
+    f"qsgd({name})": qsgd_optax.qsgd(1e-3, circuit=circuit),
+    f"superpose({name})+adamw": optax.chain(qsgd_optax.superpose(0.5, circuit), optax.adamw(1e-3)),
   }
+
+
+def analyse(tx, shape):
+  """The donated step of ``tx`` compiled for this machine's device, and what XLA made of it."""
+  device = jax.devices()[0]
+  compiled = compile_step(tx, [shape], device)
+  return compiled, read(compiled, [shape], "float32", device.platform == "tpu")._asdict()
 
 
 def measure(shape, repeats):
   rows, steps = [], {}
-  p = {"w": jax.random.normal(jax.random.PRNGKey(0), shape)}
-  g = {"w": jax.random.normal(jax.random.PRNGKey(1), shape)}
+  p = {k: jax.random.normal(jax.random.PRNGKey(0), s.shape) for k, s in leaves([shape]).items()}
+  g = {k: jax.random.normal(jax.random.PRNGKey(1), s.shape) for k, s in leaves([shape]).items()}
   adamw = optax.adamw(1e-3)
-  base = analyse(adamw, shape)
-  base.pop("hlo")
-  steps["adamw"] = carried(base.pop("compiled"), jax.tree.map(jnp.copy, p), adamw.init(p), g)
+  step, base = analyse(adamw, shape)
+  steps["adamw"] = carried(step, jax.tree.map(jnp.copy, p), adamw.init(p), g)
   rows.append(dict(grouping="-", optimizer="adamw", shape=list(shape), **base))
+  chosen = modulation.grouping  # None: each platform's (modulation.PLATFORM_GROUPING).
   for grouping in modulation.GROUPINGS:
     modulation.grouping = grouping  # Read when a step is traced, so compile here.
     for circuit in CIRCUITS if grouping == "columns" else list(CIRCUITS)[1:]:
       for name, tx in optimizers(circuit).items():
-        stats = analyse(tx, shape)  # Compiled now, with this grouping.
-        stats.pop("hlo")
-        step = stats.pop("compiled")
+        step, stats = analyse(tx, shape)  # Compiled now, with this grouping.
         rows.append(dict(grouping=grouping, optimizer=name, shape=list(shape), **stats))
         steps[f"{grouping}/{name}"] = carried(step, jax.tree.map(jnp.copy, p), tx.init(p), g)
-        mib = stats["temp_bytes"] / 2**20
-        print(f"{shape} {grouping:8s} {name:28s} fusions {stats['fusions']}  temp {mib:.1f} MiB")
-  modulation.grouping = "columns"
+        print(
+          f"{shape} {grouping:8s} {name:28s} kernels {stats['kernels']}  "
+          f"traffic {stats['traffic']:.2f}x  temp {stats['temp']:.2f}x"
+        )
+  modulation.grouping = chosen
   times = interleaved(steps, repeats)
   base_ms = statistics.median(times["adamw"]) * 1e3
   for row in rows:
@@ -85,13 +92,13 @@ def markdown(rows, meta):
     f"{meta['device']}; jax {meta['jax']}; {meta['date']}; params and state donated; "
     f"{meta['repeats']} interleaved repeats, medians.",
     "",
-    "| shape | grouping | optimizer | fusions | params-sized passes | temp MiB | ms | x adamw |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| shape | grouping | optimizer | kernels | passes | traffic | temp x params | ms | x adamw |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ]
   for r in rows:
     lines.append(
-      f"| {tuple(r['shape'])} | {r['grouping']} | {r['optimizer']} | {r['fusions']} | "
-      f"{r['params_sized_passes']} | {r['temp_bytes'] / 2**20:.1f} | {r['ms']:.3f} | "
+      f"| {tuple(r['shape'])} | {r['grouping']} | {r['optimizer']} | {r['kernels']} | "
+      f"{r['passes']} | {r['traffic']:.2f}x | {r['temp']:.2f} | {r['ms']:.3f} | "
       f"{r['ratio']:.3f} |"
     )
   return "\n".join(lines)

@@ -25,7 +25,7 @@ Run:
   python benchmarks/overhead.py --sizes 1e7 --bf16-size 0 --only adamw \\
     "superpose(chain, layers=2)+adamw"           # the paper's circuit
   python benchmarks/overhead.py --summarize RUN1 RUN2   # ranges over saved runs
-  python benchmarks/overhead.py --grouping shifted      # another grouping formulation
+  python benchmarks/overhead.py --grouping strided      # force one grouping formulation
 Writes benchmarks/results/overhead-<platform>.{json,md}.
 """
 
@@ -41,7 +41,7 @@ from _results import save
 from _timing import carried, interleaved, run_meta, tree_bytes
 
 import qsgd_optax
-from qsgd_optax import modulation
+from qsgd_optax import Circuit, modulation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Spec-sheet memory bandwidth (bytes/s) by device kind (SXM parts).
@@ -87,22 +87,24 @@ def candidates(lr=1e-3, statevector=False):
   with ``statevector=True``, on the dense simulator it used before.
   ``superpose(...)+adamw`` is the composable chain; ``qsgd`` the alias, on
   the same optax Adam state."""
-  sp = lambda **kw: optax.chain(qsgd_optax.superpose(0.5, **kw), optax.adamw(lr))
+  sp = lambda c: optax.chain(qsgd_optax.superpose(0.5, c), optax.adamw(lr))
+  chain, ring = Circuit(entanglement="chain"), Circuit(entanglement="ring")
+  paper = Circuit(entanglement="chain", layers=2)
   out = {
     "adamw": optax.adamw(lr),
-    "superpose+adamw": sp(),
+    "superpose+adamw": sp(Circuit()),
     "qsgd": qsgd_optax.qsgd(lr),
     "qsgd(update)": qsgd_optax.qsgd(lr, placement="update"),
-    "superpose(chain)+adamw": sp(entanglement="chain"),
-    "qsgd(chain)": qsgd_optax.qsgd(lr, entanglement="chain"),
-    "superpose(ring)+adamw": sp(entanglement="ring"),
-    "qsgd(ring)": qsgd_optax.qsgd(lr, entanglement="ring"),
-    "superpose(chain, layers=2)+adamw": sp(entanglement="chain", layers=2),
-    "qsgd(chain, layers=2)": qsgd_optax.qsgd(lr, entanglement="chain", layers=2),
+    "superpose(chain)+adamw": sp(chain),
+    "qsgd(chain)": qsgd_optax.qsgd(lr, circuit=chain),
+    "superpose(ring)+adamw": sp(ring),
+    "qsgd(ring)": qsgd_optax.qsgd(lr, circuit=ring),
+    "superpose(chain, layers=2)+adamw": sp(paper),
+    "qsgd(chain, layers=2)": qsgd_optax.qsgd(lr, circuit=paper),
   }
   if statevector:
     out["superpose(chain, layers=2, statevector)+adamw"] = sp(
-      entanglement="chain", layers=2, backend="statevector"
+      Circuit(entanglement="chain", layers=2, backend="statevector")
     )
   return out
 
@@ -267,7 +269,8 @@ def main():
     "--grouping",
     default=modulation.grouping,
     choices=list(modulation.GROUPINGS),
-    help="how a leaf is split into circuits (qsgd_optax.modulation.GROUPINGS)",
+    help="how a leaf is split into circuits (qsgd_optax.modulation.GROUPINGS; "
+    "default: the platform's, modulation.PLATFORM_GROUPING)",
   )
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")

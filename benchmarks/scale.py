@@ -64,7 +64,10 @@ def candidates(names):
       LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, placement="direction"
     ),
     "qsgd(ring)": lambda: qsgd_optax.qsgd(
-      LR, quantum_weight=0.5, weight_decay=WEIGHT_DECAY, entanglement="ring"
+      LR,
+      quantum_weight=0.5,
+      weight_decay=WEIGHT_DECAY,
+      circuit=qsgd_optax.Circuit(entanglement="ring"),
     ),
   }
   return {n: all_[n]() for n in names}

@@ -22,7 +22,8 @@ def main():
   x = jnp.linspace(-3, 3, 256)[:, None]
   y = jnp.sin(2 * x)
   model = MLP()
-  tx = optax.chain(qsgd_optax.superpose(0.5, entanglement="ring"), optax.adamw(3e-3))
+  ring = qsgd_optax.Circuit(entanglement="ring")
+  tx = optax.chain(qsgd_optax.superpose(0.5, ring), optax.adamw(3e-3))
   state = train_state.TrainState.create(
     apply_fn=model.apply, params=model.init(jax.random.PRNGKey(0), x), tx=tx
   )

@@ -27,7 +27,8 @@ def circuit(angles):
 
 def main():
   print(qml.draw(circuit)(np.zeros(N_QUBITS)))
-  tx = optax.chain(qsgd_optax.superpose(0.5, N_QUBITS, circuit=circuit), optax.adamw(1e-2))
+  custom = qsgd_optax.Circuit(n_qubits=N_QUBITS, custom=circuit)
+  tx = optax.chain(qsgd_optax.superpose(0.5, custom), optax.adamw(1e-2))
   target = jnp.array([1.0, -1.0, 0.5, 2.0, -0.5])
   loss = lambda p: jnp.sum((p - target) ** 2)
   params = jnp.zeros(5)

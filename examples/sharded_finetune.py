@@ -46,7 +46,7 @@ def main():
     return P("fsdp", None) if x.ndim == 2 and x.shape[0] % fsdp == 0 else P()
 
   params = jax.tree.map(lambda x: jax.device_put(x, NamedSharding(mesh, spec(x))), params)
-  tx = qsgd_optax.qsgd(3e-3, quantum_weight=0.5, entanglement="chain")
+  tx = qsgd_optax.qsgd(3e-3, quantum_weight=0.5, circuit=qsgd_optax.Circuit(entanglement="chain"))
   state = tx.init(params)  # Sharded like params.
 
   def forward(params, x):
