@@ -7,7 +7,7 @@ import optax
 import pytest
 import reference
 
-from qsgd_optax import Circuit, PerturbationCircuit, superpose
+from qsgd_optax import Circuit, PerturbationCircuit, modulation, superpose
 from qsgd_optax.backends import auto_backend, pauli, pennylane, select, statevector
 from qsgd_optax.backends.analytic import reduce_turns
 
@@ -278,6 +278,7 @@ def test_auto_backend():
 
 def test_select_pauli_fails_at_build_time(monkeypatch):
   monkeypatch.setattr(pauli, "MAX_TERMS", 50)
+  modulation._evaluation.cache_clear()  # A Circuit's backend is built once per process.
   with pytest.raises(pauli.TermLimitError):
     select(PerturbationCircuit.build(4, "ring", 3), "pauli")
   with pytest.raises(pauli.TermLimitError):
