@@ -1,0 +1,74 @@
+"""The optimizer step as XLA's GPU and TPU compilers build it, on a machine with neither.
+
+``benchmarks/xla_step.py`` compiles the donated step (update + apply) for a described H100,
+H200, TPU v5e, v6e and v5p and reads the optimized HLO: kernels, passes over memory, traffic
+(bytes the kernels move, over the params' bytes; AdamW's floor is 7.0x) and temporaries. The
+default circuit must cost exactly what AdamW costs, in both forms; the entangled circuits stay
+within BOUNDS. Skipped, saying why, where the compilers are not installed
+(``pip install -e '.[compilers]'``); run with ``JAX_PLATFORMS=cpu TPU_SKIP_MDS_QUERY=1``.
+"""
+
+import functools
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+import xla_step
+
+FAMILY = {"h100": "gpu", "h200": "gpu", "v5e": "tpu", "v6e": "tpu", "v5p": "tpu"}
+# (traffic, temp) of the entangled circuits in params' bytes: the most over the family's targets,
+# xla_step.py's trees and dtypes and both forms, measured 2026-12-02 (jax 0.12.0.1, libtpu
+# 0.0.52), rounded up to a quarter. Regression bounds, to tighten as the step improves.
+BOUNDS = {
+  "gpu": {"chain": (9.25, 1.25), "ring": (9.25, 1.25), "paper": (10.25, 1.25)},
+  "tpu": {"chain": (12.25, 2.25), "ring": (12.25, 2.25), "paper": (12.25, 2.25)},
+}
+# Every target on the 50M leaf in both dtypes; the odd last axis and the GPT-2 tree, whose
+# compiles are the slow ones, on fewer (the whole product took 19 minutes on one core).
+CASES = [
+  *((target, "4096x12288", dtype) for target in FAMILY for dtype in xla_step.DTYPES),
+  *((target, "768x50257", "float32") for target in ("h100", "h200", "v5e")),
+  ("h200", "gpt2", "float32"),
+  ("h200", "gpt2", "bfloat16"),
+  ("v5e", "gpt2", "float32"),
+]
+# One pytest-xdist worker per case (--dist loadgroup): AdamW's step, the baseline, compiled once.
+CASES = [pytest.param(*c, marks=pytest.mark.xdist_group("xla-{}-{}-{}".format(*c))) for c in CASES]
+
+REASONS = {target: xla_step.available(target)[1] for target in FAMILY}
+if all(REASONS.values()):
+  pytest.skip(f"{REASONS['h200']}; {REASONS['v5e']}", allow_module_level=True)
+
+
+optimizers = functools.cache(xla_step.optimizers)
+
+
+@functools.cache
+def row(target, tree, dtype, label):
+  """The Row of one optimizer's step, compiled once per process."""
+  tx = optimizers()[label]
+  return xla_step.analyse(tx, xla_step.TREES[tree], xla_step.device(target), dtype)
+
+
+@pytest.mark.parametrize("form", ["qsgd", "superpose"])
+@pytest.mark.parametrize("circuit", list(xla_step.CIRCUITS))
+@pytest.mark.parametrize(("target", "tree", "dtype"), CASES)
+def test_step_costs(target, tree, dtype, circuit, form):
+  if REASONS[target]:
+    pytest.skip(REASONS[target])
+  adamw = row(target, tree, dtype, "adamw")
+  label = f"qsgd({circuit})" if form == "qsgd" else f"superpose({circuit})+adamw"
+  got = row(target, tree, dtype, label)
+  assert adamw.traffic == pytest.approx(7.0, abs=1e-3)  # else the reading is broken
+  if circuit == "default":
+    assert got.traffic == pytest.approx(adamw.traffic, abs=1e-3)
+    assert got.temp <= adamw.temp + 1e-6  # no temporary but the scalars AdamW has
+    assert got.passes == adamw.passes
+    extra = 1 if form == "superpose" else 0  # on a GPU, superpose's step count: a scalar
+    assert adamw.kernels <= got.kernels <= adamw.kernels + extra
+  else:
+    traffic, temp = BOUNDS[FAMILY[target]][circuit]
+    assert got.traffic <= traffic
+    assert got.temp <= temp
