@@ -203,59 +203,78 @@ def is_modulated(g: Any, p: Any) -> bool:
   )
 
 
-Grouping = Callable[[Backend, int, jax.Array], jax.Array]
+Prepare = Callable[[jax.Array], jax.Array]
+Grouping = Callable[[Backend, int, jax.Array, Prepare], jax.Array]
 Equation = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def _padded(whole_groups: Grouping) -> Grouping:
-  """A formulation that needs whole groups, applied to any length: the last
-  axis is padded with angle 0 to a multiple of ``n``, the padded outputs dropped."""
+def _identity(x: jax.Array) -> jax.Array:
+  return x
 
-  def apply(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+
+def _padded(whole_groups: Grouping) -> Grouping:
+  """A formulation that needs whole groups, applied to any length: the angles
+  are prepared, the last axis padded with angle 0 to a multiple of ``n``, the
+  padded outputs dropped."""
+
+  def apply(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
+    t = prepare(theta)
     length = t.shape[-1]
     pad = -length % n
     if not pad:
-      return whole_groups(backend, n, t)
+      return whole_groups(backend, n, t, _identity)
     t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
-    return whole_groups(backend, n, t)[..., :length]
+    return whole_groups(backend, n, t, _identity)[..., :length]
 
   return apply
 
 
-def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+def _by_groups(backend: Backend, n: int, t: jax.Array, prepare: Prepare) -> jax.Array:
   """``"columns"``: the last axis viewed as ``(groups, n)``, one circuit per row."""
+  t = prepare(t)
   groups = t.shape[-1] // n
   z = backend.expectations(t.reshape((*t.shape[:-1], groups, n)))
   return z.reshape(t.shape)
 
 
-def _by_strides(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+def _by_strides(backend: Backend, n: int, t: jax.Array, prepare: Prepare) -> jax.Array:
   """``"strided"``: qubit ``j``'s angles are every ``n``-th entry from ``j``;
   the outputs are interleaved back."""
   assert backend.columns is not None
+  t = prepare(t)
   stride = lambda j: jax.lax.slice_in_dim(t, j, None, stride=n, axis=-1)  # Never a gather.
   out = backend.columns([stride(j) for j in range(n)])
   return jnp.stack(out, axis=-1).reshape(t.shape)
 
 
-def _by_shifts(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+def _by_shifts(stored: bool) -> Grouping:
   """``"shifted"``: no reshape at all. Entry ``i`` sits at position
   ``k = i % n`` of its group, whose qubit ``j`` is entry ``i - k + j``; each
   position's output is evaluated on the whole axis from shifted copies of it
   and selected where it applies (``n`` times the arithmetic, no temporary).
   Needs no padding: beyond the last entry the shifted copies read angle 0,
-  which is the padding's value."""
-  assert backend.columns is not None
-  length = t.shape[-1]
-  edge = [(0, 0)] * (t.ndim - 1) + [(n - 1, n - 1)]
-  wide = jnp.pad(t, edge)
-  shifted = lambda d: jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1)
-  position = jax.lax.broadcasted_iota(jnp.int32, t.shape, t.ndim - 1) % n
-  out = jnp.zeros_like(t)
-  for k in range(n):
-    z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
-    out = jnp.where(position == k, z_k, out)
-  return out
+  which is the padding's value. With ``stored`` the copies are of the
+  parameters as stored, each prepared on its own (what a compiler
+  materialises to read neighbours is then no wider than the parameters);
+  otherwise of the prepared angles."""
+
+  def apply(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
+    assert backend.columns is not None
+    length = theta.shape[-1]
+    wide = jnp.pad(
+      theta if stored else prepare(theta), [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)]
+    )
+    each = prepare if stored else _identity
+    shifted = lambda d: each(jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1))
+    position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
+    out: Optional[jax.Array] = None
+    for k in range(n):
+      z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
+      out = z_k if out is None else jnp.where(position == k, z_k, out)
+    assert out is not None
+    return out
+
+  return apply
 
 
 # How a leaf's last axis is split into circuits: formulations of the same
@@ -264,18 +283,20 @@ def _by_shifts(backend: Backend, n: int, t: jax.Array) -> jax.Array:
 GROUPINGS: dict[str, Grouping] = {
   "columns": _padded(_by_groups),
   "strided": _padded(_by_strides),
-  "shifted": _by_shifts,  # Pads itself, inside the loop.
+  "shifted": _by_shifts(stored=False),  # Pads itself, inside the loop.
+  "shifted-stored": _by_shifts(stored=True),
 }
 # The formulation each platform compiles, chosen by measurement: XLA:CPU runs
-# "columns" fastest (benchmarks/grouping.py); XLA:GPU and XLA:TPU fuse
-# "shifted" into AdamW's pass, where "columns" costs extra passes and, on
-# the TPU, relayouts of the (groups, n) view (benchmarks/xla_step.py).
-PLATFORM_GROUPING = {"cpu": "columns", "default": "shifted"}
+# "columns" fastest (benchmarks/grouping.py); XLA:GPU fuses "shifted" into
+# AdamW's pass plus one copy of the params, XLA:TPU "shifted-stored", where
+# "columns" costs extra passes and, on the TPU, relayouts of the (groups, n)
+# view (benchmarks/xla_step.py, tests/test_accelerators.py).
+PLATFORM_GROUPING = {"cpu": "columns", "tpu": "shifted-stored", "default": "shifted"}
 # A GROUPINGS name forces that formulation on every platform; None: PLATFORM_GROUPING.
 grouping: Optional[str] = None
 
 
-def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+def grouped(backend: Backend, n: int, t: jax.Array, prepare: Prepare = _identity) -> jax.Array:
   """Evaluates ``backend`` on consecutive groups of ``n`` along the last axis.
 
   A last group shorter than ``n`` is completed with angle 0. Only the last
@@ -284,7 +305,9 @@ def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   Args:
     backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
     n: qubits per circuit (the group size).
-    t: angles in turns, reduced; any shape (a scalar is one group).
+    t: angles in turns, any shape (a scalar is one group).
+    prepare: an elementwise map applied to the angles before evaluation
+      (the reduction of turns, in the computation's dtype).
 
   Returns:
     ``<Z>`` of every entry, shaped like ``t``.
@@ -299,7 +322,7 @@ def grouped(backend: Backend, n: int, t: jax.Array) -> jax.Array:
     Array([-1.,  1., -1.], dtype=float32)
   """
   t1 = t.reshape(1) if t.ndim == 0 else t
-  how = lambda name: functools.partial(GROUPINGS[name], backend, n)
+  how = lambda name: lambda x: GROUPINGS[name](backend, n, x, prepare)
   if backend.columns is None:
     z = how("columns")(t1)
   elif grouping is not None:
@@ -315,7 +338,9 @@ def _leading_index(shape: tuple[int, ...], n: int) -> Any:
   return np.unravel_index(flat, shape) if shape else ()
 
 
-def expectations(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
+def expectations(
+  circuit: Circuit, theta: jax.Array, key: Optional[jax.Array], dtype: Optional[Any] = None
+) -> jax.Array:
   """``<Z>`` of the circuit at angles ``pi * theta``, for every entry of ``theta``.
 
   Sampled with ``key`` when ``circuit.shots`` is set. Under
@@ -323,12 +348,13 @@ def expectations(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -
 
   Args:
     circuit: the :class:`Circuit`.
-    theta: the parameter values (float32 or wider), in turns; reduced here
-      by :func:`~qsgd_optax.backends.analytic.reduce_turns`.
+    theta: the parameter values, in turns; reduced here by
+      :func:`~qsgd_optax.backends.analytic.reduce_turns`.
     key: PRNG key of the shots; needed only when ``circuit.shots`` is set.
+    dtype: the dtype to compute in (float32 or wider); ``None``: ``theta``'s.
 
   Returns:
-    An array like ``theta`` (1-D under ``coverage="leading"``).
+    An array like ``theta``, in ``dtype`` (1-D under ``coverage="leading"``).
 
   Raises:
     ValueError: if ``circuit.shots`` is set and ``key`` is ``None``.
@@ -341,34 +367,37 @@ def expectations(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -
     Array([-1.    , -0.7071, -0.    ], dtype=float32)
   """
   backend, n = circuit.evaluation(), circuit.n_qubits
-  t = analytic.reduce_turns(theta)
+  prepare = lambda x: analytic.reduce_turns(x if dtype is None else x.astype(dtype))
   if circuit.coverage == "leading":
-    z = grouped(backend, n, t[_leading_index(t.shape, n)].reshape(-1))
+    z = grouped(backend, n, prepare(theta[_leading_index(theta.shape, n)].reshape(-1)))
   elif backend.elementwise:
-    z = backend.expectations(t)
+    z = backend.expectations(prepare(theta))
   else:
-    z = grouped(backend, n, t)
+    z = grouped(backend, n, theta, prepare)
   if circuit.shots is None:
     return z
   if key is None:
     raise ValueError("shots are sampled with a PRNG key: pass key.")
   p_zero = jnp.clip((1 + z) / 2, 0, 1)
-  k = jax.random.binomial(key, circuit.shots, p_zero, dtype=t.dtype)
+  k = jax.random.binomial(key, circuit.shots, p_zero, dtype=z.dtype)
   return 2 * k / circuit.shots - 1
 
 
-def modulation(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -> jax.Array:
+def modulation(
+  circuit: Circuit, theta: jax.Array, key: Optional[jax.Array], dtype: Optional[Any] = None
+) -> jax.Array:
   """The modulation ``m = -<Z>`` for every entry of ``theta``.
 
   ``0`` outside the first ``n_qubits`` entries under ``coverage="leading"``.
 
   Args:
     circuit: the :class:`Circuit`.
-    theta: the parameter values (float32 or wider), in turns.
+    theta: the parameter values, in turns.
     key: PRNG key of the shots; needed only when ``circuit.shots`` is set.
+    dtype: the dtype to compute in (float32 or wider); ``None``: ``theta``'s.
 
   Returns:
-    An array like ``theta``.
+    An array like ``theta``, in ``dtype``.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -377,11 +406,11 @@ def modulation(circuit: Circuit, theta: jax.Array, key: Optional[jax.Array]) -> 
     >>> modulation(Circuit(n_qubits=2, coverage="leading"), jnp.full((2, 3), 0.5), None).tolist()
     [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
   """
-  m = -expectations(circuit, theta, key)
+  m = -expectations(circuit, theta, key, dtype)
   if circuit.coverage != "leading":
     return m
   index = _leading_index(theta.shape, circuit.n_qubits)
-  return jnp.zeros_like(theta).at[index].set(m.reshape(theta[index].shape))
+  return jnp.zeros(theta.shape, m.dtype).at[index].set(m.reshape(theta[index].shape))
 
 
 def modulations(
@@ -418,8 +447,9 @@ def modulations(
       ms.append(None)
       continue
     cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
-    theta = jnp.asarray(p, jax.dtypes.canonicalize_dtype(cdtype))
-    ms.append(modulation(circuit, theta, None if key is None else jax.random.fold_in(key, i)))
+    leaf_key = None if key is None else jax.random.fold_in(key, i)
+    theta = jnp.asarray(p)  # As stored: cast to cdtype where it is read (_by_shifts).
+    ms.append(modulation(circuit, theta, leaf_key, jax.dtypes.canonicalize_dtype(cdtype)))
   return jax.tree.unflatten(treedef, ms)
 
 

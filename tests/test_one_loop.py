@@ -8,6 +8,8 @@ necessary, not sufficient: only the compiled HLO shows the fusion itself
 (``tests/test_accelerators.py`` reads XLA's GPU and TPU programs).
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -97,12 +99,13 @@ def test_groupings_give_the_same_values(circuit, shape):
 @pytest.mark.parametrize("platform", ["cpu", "cuda", "rocm", "tpu"])
 def test_each_platform_compiles_its_grouping(platform):
   """The step lowered for each platform holds that platform's formulation
-  only: "columns" reshapes to (groups, 4), "shifted" pads and never reshapes."""
+  only: "columns" reshapes to (groups, 4); "shifted" pads the float32 angles
+  and "shifted-stored" the bfloat16 parameters, and neither reshapes."""
   tx = qsgd_optax.superpose(0.5, CIRCUITS["chain"])
-  theta = jnp.ones((3, 8))
+  theta = jnp.ones((3, 8), jnp.bfloat16)
   step = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
   text = step.trace(theta, tx.init(theta), theta).lower(lowering_platforms=(platform,)).as_text()
   want = modulation.PLATFORM_GROUPING.get(platform, modulation.PLATFORM_GROUPING["default"])
-  grouped_view = "tensor<3x2x4xf32>" in text
-  assert grouped_view == (want == "columns"), want
-  assert ("stablehlo.pad" in text) == (want == "shifted"), want
+  pads = set(re.findall(r"stablehlo\.pad .*-> tensor<3x14x(\w+)>", text))
+  assert ("tensor<3x2x4xf32>" in text) == (want == "columns"), want
+  assert pads == {"shifted": {"f32"}, "shifted-stored": {"bf16"}}.get(want, set()), (want, pads)
