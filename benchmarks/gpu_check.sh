@@ -2,8 +2,9 @@
 # The GPU checks in one run of at most 6 minutes, each part printed as it
 # finishes:
 #   1. the test suite (-n 8, about 155 s on an H200 on 2026-11-30),
-#   2. the HLO of one step (hlo_fusions.py, about 4 s) and the grouping
-#      formulations (grouping.py: fusions, temporaries, time against adamw),
+#   2. what XLA's compiler makes of one step for an H200 (xla_step.py: kernels,
+#      traffic, temporaries) and the grouping formulations (grouping.py:
+#      fusions, temporaries, time against adamw),
 #   3. overhead.py's target rows: tree and flat leaf, 50M and 200M float32,
 #      50M bfloat16, for qsgd and chain(superpose, adamw), default / chain /
 #      ring / paper's circuit.
@@ -14,7 +15,7 @@
 # PennyLane 0.45 does not run with jax >= 0.11 anyway, and its tests skip there
 # with that reason. Run from the repository's root:
 #   bash benchmarks/gpu_check.sh      # on the GPU machine, about 6 minutes
-# Everything lands under $OUT: pytest.log, pytest-summary.md, hlo-gpu.md,
+# Everything lands under $OUT: pytest.log, pytest-summary.md, xla_step-h200.md,
 # grouping-gpu.md, overhead-gpu.md, and the raw numbers in results-json.tgz
 # (copy them into benchmarks/results/ under the names of its README.md, with the
 # version, e.g. overhead-gpu-0.4-run1, beside the older overhead-gpu).
@@ -66,7 +67,8 @@ PY
 rm -f "$out/device.txt"
 
 step "HLO of one step"
-timeout 25 python3 benchmarks/hlo_fusions.py --out "$out" | tail -12
+timeout 60 python3 benchmarks/xla_step.py --target h200 --tree 4096x12288 --dtype float32 \
+  --out "$out/xla_step-h200" | tail -14
 step "grouping formulations"
 timeout 60 python3 benchmarks/grouping.py --rows "$rows" --repeats "$repeats" --out "$out" \
   | grep -v "^(" | tail -40
