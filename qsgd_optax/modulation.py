@@ -205,6 +205,7 @@ def is_modulated(g: Any, p: Any) -> bool:
 
 Prepare = Callable[[jax.Array], jax.Array]
 Grouping = Callable[[Backend, int, jax.Array, Prepare], jax.Array]
+WholeGroups = Callable[[Backend, int, jax.Array], jax.Array]
 Equation = Callable[[jax.Array, jax.Array], jax.Array]
 
 
@@ -212,7 +213,7 @@ def _identity(x: jax.Array) -> jax.Array:
   return x
 
 
-def _padded(whole_groups: Grouping) -> Grouping:
+def _padded(whole_groups: WholeGroups) -> Grouping:
   """A formulation that needs whole groups, applied to any length: the angles
   are prepared, the last axis padded with angle 0 to a multiple of ``n``, the
   padded outputs dropped."""
@@ -222,26 +223,24 @@ def _padded(whole_groups: Grouping) -> Grouping:
     length = t.shape[-1]
     pad = -length % n
     if not pad:
-      return whole_groups(backend, n, t, _identity)
+      return whole_groups(backend, n, t)
     t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
-    return whole_groups(backend, n, t, _identity)[..., :length]
+    return whole_groups(backend, n, t)[..., :length]
 
   return apply
 
 
-def _by_groups(backend: Backend, n: int, t: jax.Array, prepare: Prepare) -> jax.Array:
+def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   """``"columns"``: the last axis viewed as ``(groups, n)``, one circuit per row."""
-  t = prepare(t)
   groups = t.shape[-1] // n
   z = backend.expectations(t.reshape((*t.shape[:-1], groups, n)))
   return z.reshape(t.shape)
 
 
-def _by_strides(backend: Backend, n: int, t: jax.Array, prepare: Prepare) -> jax.Array:
+def _by_strides(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   """``"strided"``: qubit ``j``'s angles are every ``n``-th entry from ``j``;
   the outputs are interleaved back."""
   assert backend.columns is not None
-  t = prepare(t)
   stride = lambda j: jax.lax.slice_in_dim(t, j, None, stride=n, axis=-1)  # Never a gather.
   out = backend.columns([stride(j) for j in range(n)])
   return jnp.stack(out, axis=-1).reshape(t.shape)
