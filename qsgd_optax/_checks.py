@@ -126,7 +126,8 @@ def custom_circuit(circuit: Callable[..., Any], n_qubits: int) -> None:
   """Traces ``circuit`` once (abstractly) to check what it returns."""
   fn = pennylane.as_array_fn(circuit)
   try:
-    out = jax.eval_shape(fn, jax.ShapeDtypeStruct((n_qubits,), jnp.float32))
+    with pennylane.quiet_complex128():
+      out = jax.eval_shape(fn, jax.ShapeDtypeStruct((n_qubits,), jnp.float32))
   except Exception as e:
     raise ValueError(
       f"circuit must map angles of shape ({n_qubits},) to {n_qubits} "

@@ -132,9 +132,10 @@ class Circuit:
 
 @functools.lru_cache(maxsize=64)
 def _evaluation(circuit: Circuit) -> Backend:
-  if circuit.custom is not None:
+  backend = backends.select(circuit.gates, circuit.backend, circuit.custom)
+  if circuit.custom is not None:  # Once PennyLane is known to run (select checks it).
     _checks.custom_circuit(circuit.custom, circuit.n_qubits)
-  return backends.select(circuit.gates, circuit.backend, circuit.custom)
+  return backend
 
 
 def check_circuit(circuit: Any) -> Circuit:

@@ -14,10 +14,12 @@ References:
   quantum-classical computations <https://arxiv.org/abs/1811.04968>`_, 2018.
 """
 
+import contextlib
 import functools
 import importlib.metadata
 import importlib.util
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -25,23 +27,57 @@ import jax.numpy as jnp
 
 from qsgd_optax.circuit import Gate, PerturbationCircuit
 
-# PennyLane releases up to this one call names that jax 0.11 removed
-# (jax.core.is_concrete among them): they cannot run with jax >= 0.11.
-_LAST_BEFORE_JAX_0_11 = (0, 45)
+# The one name PennyLane (0.43 to 0.45.1, the newest) reads that jax 0.11 removed:
+# `qml.math.is_abstract` calls `jax.core.is_concrete(tracer)` on every jax tracer, so
+# every QNode under `jax.jit`, `vmap` or `grad` fails with an AttributeError. The
+# function itself lives on in `jax._src.core`. PennyLane's maintainers support only
+# jax 0.7.1 and closed the report (PennyLaneAI/pennylane#9930, 2026-08), so the name is
+# added back here, only when a PennyLane backend is built and only where it is missing:
+# importing qsgd_optax never touches jax.
+_REMOVED_FROM_JAX_CORE = "is_concrete"
 
 
-def _release(version: str) -> tuple[int, ...]:
-  parts = []
-  for part in version.split(".")[:2]:
-    digits = "".join(ch for ch in part if ch.isdigit())
-    parts.append(int(digits or 0))
-  return tuple(parts)
+def _restore_removed_jax_name() -> None:
+  """Adds ``jax.core.is_concrete`` where this jax lacks it; never replaces a name."""
+  with warnings.catch_warnings():  # jax 0.10 warns that it is deprecated.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    if hasattr(jax.core, _REMOVED_FROM_JAX_CORE):
+      return
+  from jax._src import core  # pylint: disable=import-outside-toplevel
+
+  if hasattr(core, _REMOVED_FROM_JAX_CORE):
+    setattr(jax.core, _REMOVED_FROM_JAX_CORE, getattr(core, _REMOVED_FROM_JAX_CORE))
+
+
+@functools.lru_cache(maxsize=1)
+def _runs_under_jit() -> None:
+  """Imports PennyLane and runs a one-qubit QNode under ``jax.jit``, once per process."""
+  _restore_removed_jax_name()
+  try:
+    import pennylane as qml  # pylint: disable=import-outside-toplevel
+
+    @qml.qnode(qml.device("default.qubit", wires=1), interface="jax")
+    def probe(angle: jax.Array) -> Any:
+      qml.RY(angle, wires=0)
+      return qml.expval(qml.PauliZ(0))
+
+    with quiet_complex128():
+      jax.block_until_ready(jax.jit(probe)(jnp.float32(0.5)))
+  except Exception as e:
+    pl, jx = importlib.metadata.version("pennylane"), jax.__version__
+    raise ImportError(
+      f"PennyLane {pl} does not run with jax {jx} under jax.jit ({type(e).__name__}: {e}). "
+      "backend='statevector' and backend='pauli' give the same values."
+    ) from e
 
 
 def check_installed() -> None:
   """Checks that PennyLane is installed and runs with the installed jax.
 
-  Does not import PennyLane.
+  Imports PennyLane and, with jax 0.11 or newer, adds back the one name it
+  reads that jax removed (``jax.core.is_concrete``, where missing), then runs
+  a one-qubit QNode under ``jax.jit``; done once per process, when a PennyLane
+  backend is built.
 
   Returns:
     None.
@@ -56,17 +92,41 @@ def check_installed() -> None:
   """
   if importlib.util.find_spec("pennylane") is None:
     raise ImportError(
-      f"PennyLane is not installed (jax {jax.__version__}): pip install 'qsgd-optax[pennylane]' "
-      "(PennyLane <= 0.45 needs jax < 0.11). backend='statevector' and backend='pauli' give "
-      "the same values."
+      f"PennyLane is not installed (jax {jax.__version__}): pip install 'qsgd-optax[pennylane]'. "
+      "backend='statevector' and backend='pauli' give the same values."
     )
-  pl, jx = importlib.metadata.version("pennylane"), jax.__version__
-  if _release(jx) >= (0, 11) and _release(pl) <= _LAST_BEFORE_JAX_0_11:
-    raise ImportError(
-      f"PennyLane {pl} does not run with jax {jx} (it calls functions jax 0.11 removed). "
-      "backend='statevector' and backend='pauli' give the same values; or install "
-      "jax<0.11 for PennyLane."
+  _runs_under_jit()
+
+
+@contextlib.contextmanager
+def quiet_complex128() -> Iterator[None]:
+  """Silences one warning, jax's ``complex128 ... not available`` while PennyLane runs.
+
+  PennyLane's ``default.qubit`` casts rotation angles to Python's ``complex``
+  (complex128) whatever their dtype (``_apply_rotation_1q`` in
+  ``pennylane/devices/qubit/apply_operation.py``), so with jax's 64-bit types
+  off (the default) jax warns at every trace and computes in complex64, as
+  asked. No dtype passed in avoids it; only that warning is filtered.
+
+  Returns:
+    A context manager; PennyLane runs inside it.
+
+  Examples:
+    >>> import warnings
+    >>> import jax.numpy as jnp
+    >>> from qsgd_optax.backends.pennylane import quiet_complex128
+    >>> with warnings.catch_warnings():
+    ...   warnings.simplefilter("error")  # Any other warning would raise.
+    ...   with quiet_complex128():
+    ...     dtype = jnp.ones(2).astype(jnp.complex128).dtype
+    >>> dtype
+    dtype('complex64')
+  """
+  with warnings.catch_warnings():
+    warnings.filterwarnings(
+      "ignore", message="Explicitly requested dtype complex128 requested in astype"
     )
+    yield
 
 
 def apply_gates(gates: Sequence[Gate], angles: jax.Array) -> None:
@@ -108,8 +168,11 @@ def qnode(circuit: PerturbationCircuit) -> Callable[[jax.Array], Any]:
     >>> import jax.numpy as jnp
     >>> from qsgd_optax import PerturbationCircuit
     >>> from qsgd_optax.backends.pennylane import qnode
+    >>> from qsgd_optax.backends.pennylane import quiet_complex128
     >>> q = qnode(PerturbationCircuit.build(2))
-    >>> [round(float(z), 4) for z in q(jnp.array([jnp.pi / 2, 0.0]))]
+    >>> with quiet_complex128():  # As the backend runs it.
+    ...   z = q(jnp.array([jnp.pi / 2, 0.0]))
+    >>> [round(float(v), 4) for v in z]
     [-1.0, 0.0]
   """
   import pennylane as qml  # pylint: disable=import-outside-toplevel
@@ -174,7 +237,7 @@ def batched(fn: Callable[[jax.Array], Any], n_qubits: int, t: jax.Array) -> jax.
            [ 1.    ,  0.7071]], dtype=float32)
   """
   flat = t.reshape(-1, n_qubits)
-  with jax.default_matmul_precision("highest"):
+  with jax.default_matmul_precision("highest"), quiet_complex128():
     z = jax.vmap(as_array_fn(fn))(jnp.pi * flat)
   return jnp.real(z).reshape(t.shape).astype(t.dtype)
 
@@ -200,4 +263,12 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   return batched(qnode(circuit), circuit.n_qubits, t)
 
 
-__all__ = ["apply_gates", "as_array_fn", "batched", "check_installed", "expectations", "qnode"]
+__all__ = [
+  "apply_gates",
+  "as_array_fn",
+  "batched",
+  "check_installed",
+  "expectations",
+  "qnode",
+  "quiet_complex128",
+]

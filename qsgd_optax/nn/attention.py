@@ -256,14 +256,15 @@ _series.defvjp(_series_fwd, _series_bwd)
 def _pennylane_probs(circuit: ScoreCircuit, flat: jax.Array) -> jax.Array:
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
-  from qsgd_optax.backends.pennylane import apply_gates
+  from qsgd_optax.backends.pennylane import apply_gates, quiet_complex128
 
   @qml.qnode(qml.device("default.qubit", wires=circuit.n_qubits), interface="jax")
   def run(angles: jax.Array) -> Any:
     apply_gates(circuit.gates(), angles)
     return qml.probs(wires=range(circuit.n_qubits))
 
-  return jax.vmap(run)(flat).astype(flat.dtype)
+  with quiet_complex128():
+    return jax.vmap(run)(flat).astype(flat.dtype)
 
 
 class MultiHeadAttention(nnx.Module):
