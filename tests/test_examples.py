@@ -3,10 +3,13 @@
 Single-process examples run as ``__main__`` in the test's process
 (``conftest.run_example``); the sharded one on 8 devices runs in
 tests/multidevice (a process with 8 simulated devices), the multi-host one as
-its own processes, as from the command line.
+its own processes, as from the command line, and so does the Tunix one, which
+skips where Tunix is not installed.
 """
 
+import math
 import os
+import re
 import subprocess
 import sys
 
@@ -15,8 +18,9 @@ import pytest
 from conftest import CPU_COLLECTIVES, EXAMPLES, run_example
 
 MULTIPLE_DEVICES = {"sharded_finetune.py", "multihost_finetune.py"}
+TUNIX = "tunix_finetune.py"
 IN_PROCESS = sorted(
-  f for f in os.listdir(EXAMPLES) if f.endswith(".py") and f not in MULTIPLE_DEVICES
+  f for f in os.listdir(EXAMPLES) if f.endswith(".py") and f not in MULTIPLE_DEVICES | {TUNIX}
 )
 
 
@@ -24,6 +28,25 @@ IN_PROCESS = sorted(
 def test_example_runs(name, monkeypatch, capsys):
   out = run_example(name, monkeypatch, capsys)
   assert "step" in out or "loss" in out
+
+
+def test_tunix_example_trains_checkpoints_and_resumes():
+  """In its own process: importing Tunix's models changes a flax setting for the process."""
+  pytest.importorskip("tunix", reason="Tunix is not installed: pip install -e '.[tunix]'")
+  result = subprocess.run(
+    [sys.executable, os.path.join(EXAMPLES, TUNIX)], capture_output=True, text=True, timeout=600
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = result.stdout
+  saved = re.search(r"checkpoints at steps \[([\d, ]+)\]", out)
+  resumed = re.search(r"resumed from step (\d+), schedule count (\d+)", out)
+  assert saved and resumed, out
+  # The trainer resumed from its latest checkpoint, the optimizer's state with it.
+  assert int(resumed[1]) == int(resumed[2]) == max(map(int, saved[1].split(","))) > 0, out
+  steps = [int(s) for s in re.findall(r"^step +(\d+)", out, re.M)]
+  losses = [float(x) for x in re.findall(r"loss (\S+)", out)]
+  assert steps[-1] > int(resumed[1]) and len(losses) == len(steps), out
+  assert all(map(math.isfinite, losses)) and losses[-1] < losses[0], out
 
 
 def test_sharded_example_runs_on_one_device(monkeypatch, capsys):
