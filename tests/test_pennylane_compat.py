@@ -61,13 +61,21 @@ def fresh_probe():
 
 
 def test_a_pennylane_that_cannot_run_names_both_versions(monkeypatch, fresh_probe):
-  """As when a later jax removes another name PennyLane reads: the build fails."""
+  """As when a later jax removes another name PennyLane reads: its QNodes fail under jit,
+  and building the backend says so, with both versions."""
   pennylane_or_skip()
+  import pennylane as qml
 
-  def removed(_):
-    raise AttributeError("module 'jax.core' has no attribute 'is_concrete'")
+  def qnode_of_a_later_jax(device, interface):
+    def build(fn):
+      def run(*args):
+        raise AttributeError("module 'jax.core' has no attribute 'a_removed_name'")
 
-  monkeypatch.setattr(jax.core, "is_concrete", removed, raising=False)
+      return run
+
+    return build
+
+  monkeypatch.setattr(qml, "qnode", qnode_of_a_later_jax)
   pl = importlib.metadata.version("pennylane")
   pennylane_backend._runs_under_jit.cache_clear()  # Probed again, with the name gone.
   with pytest.raises(ImportError, match=rf"PennyLane {pl} does not run with jax {jax.__version__}"):

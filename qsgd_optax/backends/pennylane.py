@@ -123,8 +123,8 @@ def quiet_complex128() -> Iterator[None]:
     dtype('complex64')
   """
   with warnings.catch_warnings():
-    warnings.filterwarnings(
-      "ignore", message="Explicitly requested dtype complex128 requested in astype"
+    warnings.filterwarnings(  # jax 0.7 names the dtype "<class 'jax.numpy.complex128'>".
+      "ignore", message=r"Explicitly requested dtype .*complex128.* requested in astype"
     )
     yield
 
