@@ -1,6 +1,6 @@
 """Which grouping formulation keeps each circuit inside Adam's one loop, per platform.
 
-``qsgd_optax.modulation.GROUPINGS`` holds candidate formulations of the same
+``qsgd_optax.grouping.GROUPINGS`` holds candidate formulations of the same
 values (how a leaf's last axis is split into circuits of ``n_qubits``). For
 each formulation and circuit this compiles the donated step (``update`` +
 ``apply_updates``) of ``qsgd`` and of ``chain(superpose, adamw)`` on one
@@ -9,8 +9,9 @@ XLA's kernels, passes over memory, traffic and temporaries (as
 ``xla_step.py`` reads them), then times the steps against ``optax.adamw``
 (interleaved, medians). The formulation to adopt on a platform is the one
 with as many kernels as ``adamw``, no params-sized temporary and the lowest
-ratio; it goes in ``modulation.PLATFORM_GROUPING``, which the step reads through
-``jax.lax.platform_dependent`` (``modulation.grouping`` forces one formulation).
+ratio; it goes in ``grouping.PLATFORM_GROUPING``, which the step reads through
+``jax.lax.platform_dependent`` (``grouping.forced`` makes steps take one formulation).
+Results before 0.6 also have a ``strided`` formulation, which no platform compiled.
 
 Run:
   python benchmarks/grouping.py                        # 1024 x 1024 and 1024 x 1023
@@ -31,7 +32,7 @@ from _timing import carried, interleaved, run_meta
 from xla_step import compile_step, leaves, read
 
 import qsgd_optax
-from qsgd_optax import modulation
+from qsgd_optax.grouping import GROUPINGS, forced
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CIRCUITS = {  # The product circuit is elementwise: no grouping, measured once.
@@ -65,19 +66,17 @@ def measure(shape, repeats):
   step, base = analyse(adamw, shape)
   steps["adamw"] = carried(step, jax.tree.map(jnp.copy, p), adamw.init(p), g)
   rows.append(dict(grouping="-", optimizer="adamw", shape=list(shape), **base))
-  chosen = modulation.grouping  # None: each platform's (modulation.PLATFORM_GROUPING).
-  for grouping in modulation.GROUPINGS:
-    modulation.grouping = grouping  # Read when a step is traced, so compile here.
-    for circuit in CIRCUITS if grouping == "columns" else list(CIRCUITS)[1:]:
-      for name, tx in optimizers(circuit).items():
-        step, stats = analyse(tx, shape)  # Compiled now, with this grouping.
-        rows.append(dict(grouping=grouping, optimizer=name, shape=list(shape), **stats))
-        steps[f"{grouping}/{name}"] = carried(step, jax.tree.map(jnp.copy, p), tx.init(p), g)
-        print(
-          f"{shape} {grouping:8s} {name:28s} kernels {stats['kernels']}  "
-          f"traffic {stats['traffic']:.2f}x  temp {stats['temp']:.2f}x"
-        )
-  modulation.grouping = chosen
+  for grouping in GROUPINGS:
+    with forced(grouping):  # Read when a step is traced, so compile here.
+      for circuit in CIRCUITS if grouping == "columns" else list(CIRCUITS)[1:]:
+        for name, tx in optimizers(circuit).items():
+          step, stats = analyse(tx, shape)  # Compiled now, with this grouping.
+          rows.append(dict(grouping=grouping, optimizer=name, shape=list(shape), **stats))
+          steps[f"{grouping}/{name}"] = carried(step, jax.tree.map(jnp.copy, p), tx.init(p), g)
+          print(
+            f"{shape} {grouping:8s} {name:28s} kernels {stats['kernels']}  "
+            f"traffic {stats['traffic']:.2f}x  temp {stats['temp']:.2f}x"
+          )
   times = interleaved(steps, repeats)
   base_ms = statistics.median(times["adamw"]) * 1e3
   for row in rows:

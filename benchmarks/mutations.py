@@ -49,8 +49,8 @@ MUTANTS = [
     "modulation-sign",
     "modulation",
     "qsgd_optax/modulation.py",
-    "  m = -expectations(circuit, theta, key)",
-    "  m = expectations(circuit, theta, key)",
+    "  m = -expectations(circuit, theta, key, dtype)",
+    "  m = expectations(circuit, theta, key, dtype)",
     ("tests/test_superpose.py",),
   ),
   Mutant(
@@ -64,7 +64,7 @@ MUTANTS = [
   Mutant(
     "padding-angle",
     "grouping and padding",
-    "qsgd_optax/modulation.py",
+    "qsgd_optax/grouping.py",
     "t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])",
     "t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)], constant_values=0.25)",
     ("tests/test_superpose.py",),
@@ -72,7 +72,7 @@ MUTANTS = [
   Mutant(
     "shifted-grouping-offset",
     "grouping and padding",
-    "qsgd_optax/modulation.py",
+    "qsgd_optax/grouping.py",
     "z_k = backend.columns([shifted(j - k) for j in range(n)])[k]",
     "z_k = backend.columns([shifted(k - j) for j in range(n)])[k]",
     ("tests/test_one_loop.py",),

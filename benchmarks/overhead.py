@@ -41,7 +41,7 @@ from _results import save
 from _timing import carried, interleaved, run_meta, tree_bytes
 
 import qsgd_optax
-from qsgd_optax import Circuit, modulation
+from qsgd_optax import Circuit, grouping
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Spec-sheet memory bandwidth (bytes/s) by device kind (SXM parts).
@@ -267,10 +267,10 @@ def main():
   parser.add_argument("--spec-gbps", type=float, help="spec-sheet memory bandwidth, GB/s")
   parser.add_argument(
     "--grouping",
-    default=modulation.grouping,
-    choices=list(modulation.GROUPINGS),
-    help="how a leaf is split into circuits (qsgd_optax.modulation.GROUPINGS; "
-    "default: the platform's, modulation.PLATFORM_GROUPING)",
+    default=None,
+    choices=list(grouping.GROUPINGS),
+    help="how a leaf is split into circuits (qsgd_optax.grouping.GROUPINGS; "
+    "default: the platform's, grouping.PLATFORM_GROUPING)",
   )
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")
@@ -279,19 +279,19 @@ def main():
     print(summary(args.summarize, args.out))
     return
   os.makedirs(args.out, exist_ok=True)
-  modulation.grouping = args.grouping
-  device = jax.devices()[0]
-  meta = run_meta(repeats=args.repeats, grouping=args.grouping)
-  spec = spec_bandwidth(device, args.spec_gbps)
-  meta["spec_gbps"] = None if spec is None else spec / 1e9
-  runs = [(size, jnp.float32) for size in args.sizes]
-  runs += [(args.bf16_size, jnp.bfloat16)] if args.bf16_size else []
-  rows = []
-  for size, dtype in runs:
-    for layout in args.layouts:
-      rows += bench_size(
-        f"{size:.0e}", int(size), dtype, args.repeats, args.only, args.statevector, layout, spec
-      )
+  with grouping.forced(args.grouping):  # Every step is traced inside.
+    device = jax.devices()[0]
+    meta = run_meta(repeats=args.repeats, grouping=args.grouping)
+    spec = spec_bandwidth(device, args.spec_gbps)
+    meta["spec_gbps"] = None if spec is None else spec / 1e9
+    runs = [(size, jnp.float32) for size in args.sizes]
+    runs += [(args.bf16_size, jnp.bfloat16)] if args.bf16_size else []
+    rows = []
+    for size, dtype in runs:
+      for layout in args.layouts:
+        rows += bench_size(
+          f"{size:.0e}", int(size), dtype, args.repeats, args.only, args.statevector, layout, spec
+        )
   name = args.name or f"overhead-{device.platform}"
   save(args.out, name, dict(meta=meta, rows=rows), markdown(rows, meta))
 

@@ -4,10 +4,11 @@ A :class:`Circuit` is one frozen, hashable value: the perturbation circuit's
 shape and entanglement, which entries of a leaf it covers, how it is evaluated
 and whether its measurement is sampled. :func:`modulation` computes
 ``m = -<Z>`` of the circuit at angles ``pi * theta`` for one leaf: reduce the
-angles, evaluate the backend over groups of ``n_qubits`` (or elementwise),
-optionally sample shots. :func:`modulations` does it once per step for a whole
-tree; the placements then read it as their equations, with :func:`scale`
-(``x * (1 + lambda * m)``) and :func:`term` (``lambda * m * g``).
+angles, evaluate the backend over groups of ``n_qubits``
+(:mod:`qsgd_optax.grouping`) or elementwise, optionally sample shots.
+:func:`modulations` does it once per step for a whole tree; the placements
+then read it as their equations, with :func:`scale` (``x * (1 + lambda * m)``)
+and :func:`term` (``lambda * m * g``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import optax
 from qsgd_optax import _checks, backends
 from qsgd_optax.backends import Backend, analytic
 from qsgd_optax.circuit import Entanglement, PerturbationCircuit, entangling_pairs
+from qsgd_optax.grouping import grouped
 
 COVERAGES = ("all", "leading")
 
@@ -204,132 +206,7 @@ def is_modulated(g: Any, p: Any) -> bool:
   )
 
 
-Prepare = Callable[[jax.Array], jax.Array]
-Grouping = Callable[[Backend, int, jax.Array, Prepare], jax.Array]
-WholeGroups = Callable[[Backend, int, jax.Array], jax.Array]
 Equation = Callable[[jax.Array, jax.Array], jax.Array]
-
-
-def _identity(x: jax.Array) -> jax.Array:
-  return x
-
-
-def _padded(whole_groups: WholeGroups) -> Grouping:
-  """A formulation that needs whole groups, applied to any length: the angles
-  are prepared, the last axis padded with angle 0 to a multiple of ``n``, the
-  padded outputs dropped."""
-
-  def apply(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
-    t = prepare(theta)
-    length = t.shape[-1]
-    pad = -length % n
-    if not pad:
-      return whole_groups(backend, n, t)
-    t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])
-    return whole_groups(backend, n, t)[..., :length]
-
-  return apply
-
-
-def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
-  """``"columns"``: the last axis viewed as ``(groups, n)``, one circuit per row."""
-  groups = t.shape[-1] // n
-  z = backend.expectations(t.reshape((*t.shape[:-1], groups, n)))
-  return z.reshape(t.shape)
-
-
-def _by_strides(backend: Backend, n: int, t: jax.Array) -> jax.Array:
-  """``"strided"``: qubit ``j``'s angles are every ``n``-th entry from ``j``;
-  the outputs are interleaved back."""
-  assert backend.columns is not None
-  stride = lambda j: jax.lax.slice_in_dim(t, j, None, stride=n, axis=-1)  # Never a gather.
-  out = backend.columns([stride(j) for j in range(n)])
-  return jnp.stack(out, axis=-1).reshape(t.shape)
-
-
-def _by_shifts(stored: bool) -> Grouping:
-  """``"shifted"``: no reshape at all. Entry ``i`` sits at position
-  ``k = i % n`` of its group, whose qubit ``j`` is entry ``i - k + j``; each
-  position's output is evaluated on the whole axis from shifted copies of it
-  and selected where it applies (``n`` times the arithmetic, no temporary).
-  Needs no padding: beyond the last entry the shifted copies read angle 0,
-  which is the padding's value. With ``stored`` the copies are of the
-  parameters as stored, each prepared on its own (what a compiler
-  materialises to read neighbours is then no wider than the parameters);
-  otherwise of the prepared angles."""
-
-  def apply(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
-    assert backend.columns is not None
-    length = theta.shape[-1]
-    wide = jnp.pad(
-      theta if stored else prepare(theta), [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)]
-    )
-    each = prepare if stored else _identity
-    shifted = lambda d: each(jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1))
-    position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
-    out: Optional[jax.Array] = None
-    for k in range(n):
-      z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
-      out = z_k if out is None else jnp.where(position == k, z_k, out)
-    assert out is not None
-    return out
-
-  return apply
-
-
-# How a leaf's last axis is split into circuits: formulations of the same
-# values (tests/test_one_loop.py), of which XLA makes different programs. Only
-# closed-form backends have columns; the others always take "columns".
-GROUPINGS: dict[str, Grouping] = {
-  "columns": _padded(_by_groups),
-  "strided": _padded(_by_strides),
-  "shifted": _by_shifts(stored=False),  # Pads itself, inside the loop.
-  "shifted-stored": _by_shifts(stored=True),
-}
-# The formulation each platform compiles, chosen by measurement: XLA:CPU runs
-# "columns" fastest (benchmarks/grouping.py); XLA:GPU fuses "shifted" into
-# AdamW's pass plus one copy of the params, XLA:TPU "shifted-stored", where
-# "columns" costs extra passes and, on the TPU, relayouts of the (groups, n)
-# view (benchmarks/xla_step.py, tests/test_accelerators.py).
-PLATFORM_GROUPING = {"cpu": "columns", "tpu": "shifted-stored", "default": "shifted"}
-# A GROUPINGS name forces that formulation on every platform; None: PLATFORM_GROUPING.
-grouping: Optional[str] = None
-
-
-def grouped(backend: Backend, n: int, t: jax.Array, prepare: Prepare = _identity) -> jax.Array:
-  """Evaluates ``backend`` on consecutive groups of ``n`` along the last axis.
-
-  A last group shorter than ``n`` is completed with angle 0. Only the last
-  axis is touched, so sharded leading axes keep their sharding.
-
-  Args:
-    backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
-    n: qubits per circuit (the group size).
-    t: angles in turns, any shape (a scalar is one group).
-    prepare: an elementwise map applied to the angles before evaluation
-      (the reduction of turns, in the computation's dtype).
-
-  Returns:
-    ``<Z>`` of every entry, shaped like ``t``.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
-    >>> from qsgd_optax.backends import select
-    >>> from qsgd_optax.modulation import grouped
-    >>> backend = select(PerturbationCircuit.build(2, "chain"), "analytic")
-    >>> grouped(backend, 2, jnp.array([0.5, 0.5, 0.5]))
-    Array([-1.,  1., -1.], dtype=float32)
-  """
-  t1 = t.reshape(1) if t.ndim == 0 else t
-  how = lambda name: lambda x: GROUPINGS[name](backend, n, x, prepare)
-  if backend.columns is None:
-    z = how("columns")(t1)
-  elif grouping is not None:
-    z = how(grouping)(t1)
-  else:
-    z = jax.lax.platform_dependent(t1, **{p: how(g) for p, g in PLATFORM_GROUPING.items()})
-  return z.reshape(t.shape)
 
 
 def _leading_index(shape: tuple[int, ...], n: int) -> Any:
@@ -448,7 +325,7 @@ def modulations(
       continue
     cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
     leaf_key = None if key is None else jax.random.fold_in(key, i)
-    theta = jnp.asarray(p)  # As stored: cast to cdtype where it is read (_by_shifts).
+    theta = jnp.asarray(p)  # As stored: cast to cdtype where it is read (grouping.py).
     ms.append(modulation(circuit, theta, leaf_key, jax.dtypes.canonicalize_dtype(cdtype)))
   return jax.tree.unflatten(treedef, ms)
 
@@ -522,11 +399,8 @@ def term(tree: Any, weight: Any, ms: Any) -> Any:
 
 __all__ = [
   "COVERAGES",
-  "GROUPINGS",
-  "PLATFORM_GROUPING",
   "Circuit",
   "expectations",
-  "grouped",
   "is_modulated",
   "modulation",
   "modulations",

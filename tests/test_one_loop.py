@@ -18,7 +18,7 @@ import pytest
 from jaxprs import primitives
 
 import qsgd_optax
-from qsgd_optax import modulation
+from qsgd_optax import grouping
 
 # Primitives that end a loop fusion (reductions over the group axis included).
 FUSION_BREAKERS = ("dot_general", "gather", "scatter", "while", "scan", "cond", "reduce_", "cum")
@@ -51,21 +51,21 @@ def donated_step(tx):
   return step
 
 
-@pytest.fixture(params=[None, *modulation.GROUPINGS])  # None: each platform's own.
-def grouping(request, monkeypatch):
-  monkeypatch.setattr(modulation, "grouping", request.param)
-  return request.param
+@pytest.fixture(params=[None, *grouping.GROUPINGS])  # None: each platform's own.
+def formulation(request):
+  with grouping.forced(request.param):
+    yield request.param
 
 
 @pytest.mark.parametrize("circuit", list(CIRCUITS))
 @pytest.mark.parametrize("placement", qsgd_optax.PLACEMENTS)
-def test_qsgd_step_has_nothing_that_ends_a_fusion(circuit, placement, grouping):
+def test_qsgd_step_has_nothing_that_ends_a_fusion(circuit, placement, formulation):
   tx = qsgd_optax.qsgd(1e-3, placement=placement, circuit=CIRCUITS[circuit])
   assert not breakers(donated_step(tx), PARAMS, tx.init(PARAMS), PARAMS)
 
 
 @pytest.mark.parametrize("circuit", list(CIRCUITS))
-def test_composed_step_has_nothing_that_ends_a_fusion(circuit, grouping):
+def test_composed_step_has_nothing_that_ends_a_fusion(circuit, formulation):
   tx = optax.chain(qsgd_optax.superpose(0.5, CIRCUITS[circuit]), optax.adamw(1e-3))
   assert not breakers(donated_step(tx), PARAMS, tx.init(PARAMS), PARAMS)
 
@@ -84,11 +84,10 @@ def test_groupings_give_the_same_values(circuit, shape):
   rng = np.random.default_rng(1)  # NumPy: an eager jax.random call compiles per shape.
   theta, g = (jnp.asarray(rng.standard_normal(shape), jnp.float32) for _ in range(2))
   outs = {}
-  for name in modulation.GROUPINGS:
-    with pytest.MonkeyPatch.context() as m:
-      m.setattr(modulation, "grouping", name)
+  for name in grouping.GROUPINGS:
+    with grouping.forced(name):
       # A new transformation each time: jax.jit caches by function, and the
-      # grouping is read when the step is traced.
+      # formulation is read when the step is traced.
       tx = qsgd_optax.superpose(0.5, CIRCUITS[circuit])
       outs[name] = jax.jit(tx.update)(g, tx.init(theta), theta)[0]
   for name, out in outs.items():
@@ -105,7 +104,24 @@ def test_each_platform_compiles_its_grouping(platform):
   theta = jnp.ones((3, 8), jnp.bfloat16)
   step = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
   text = step.trace(theta, tx.init(theta), theta).lower(lowering_platforms=(platform,)).as_text()
-  want = modulation.PLATFORM_GROUPING.get(platform, modulation.PLATFORM_GROUPING["default"])
+  want = grouping.PLATFORM_GROUPING.get(platform, grouping.PLATFORM_GROUPING["default"])
   pads = set(re.findall(r"stablehlo\.pad .*-> tensor<3x14x(\w+)>", text))
   assert ("tensor<3x2x4xf32>" in text) == (want == "columns"), want
   assert pads == {"shifted": {"f32"}, "shifted-stored": {"bf16"}}.get(want, set()), (want, pads)
+
+
+def test_a_forced_formulation_is_checked_and_scoped():
+  """Inside ``forced`` every platform takes that formulation; after it, the
+  platform's own again (the CPU's "columns" reshapes to (groups, 4))."""
+  with pytest.raises(ValueError, match="name must be one of"), grouping.forced("strided"):
+    pass
+  theta = jnp.ones((3, 8))
+
+  def lowered():
+    tx = qsgd_optax.superpose(0.5, CIRCUITS["chain"])
+    step = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
+    return step.lower(theta, tx.init(theta), theta).as_text()
+
+  with grouping.forced("shifted"):
+    assert "tensor<3x2x4xf32>" not in lowered()
+  assert "tensor<3x2x4xf32>" in lowered()
