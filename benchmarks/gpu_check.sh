@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks in one run of at most 6 minutes, each part printed as it
+# The GPU checks in one run of at most 8 minutes, each part printed as it
 # finishes:
 #   1. the test suite (-n 8, about 155 s on an H200 on 2026-11-30),
 #   2. what XLA's compiler makes of one step for an H200 (xla_step.py: kernels,
@@ -7,16 +7,19 @@
 #      fusions, temporaries, time against adamw),
 #   3. overhead.py's target rows: tree and flat leaf, 50M and 200M float32,
 #      50M bfloat16, for qsgd and chain(superpose, adamw), default / chain /
-#      ring / paper's circuit.
+#      ring / paper's circuit,
+#   4. the whole train step of GPT-2 small at batch 1x512, float32 (forward,
+#      backward, update, apply, donated; xla_train_step.py --time): AdamW and
+#      qsgd with every circuit, interleaved, medians.
 # GPU_CHECK_QUICK=1 runs a small version of every part, on any machine (the
 # CPU included).
 #
-# It needs jax, optax, flax, pytest(-xdist) and hypothesis, not PennyLane;
-# PennyLane 0.45 does not run with jax >= 0.11 anyway, and its tests skip there
-# with that reason. Run from the repository's root:
-#   bash benchmarks/gpu_check.sh      # on the GPU machine, about 6 minutes
+# It needs jax, optax, flax, pytest(-xdist) and hypothesis; PennyLane's tests
+# skip where it is not installed. Run from the repository's root:
+#   bash benchmarks/gpu_check.sh      # on the GPU machine, about 8 minutes
 # Everything lands under $OUT: pytest.log, pytest-summary.md, xla_step-h200.md,
-# grouping-gpu.md, overhead-gpu.md, and the raw numbers in results-json.tgz
+# grouping-gpu.md, overhead-gpu.md, xla_train_step-gpu-time.md, and the raw
+# numbers in results-json.tgz
 # (copy them into benchmarks/results/ under the names of its README.md, with the
 # version, e.g. overhead-gpu-0.4-run1, beside the older overhead-gpu).
 set -uo pipefail
@@ -26,9 +29,9 @@ export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # the checkout, not installed there
 if [ -n "${GPU_CHECK_QUICK:-}" ]; then  # a dry run of this script, on any machine
   tests=(tests/test_circuit.py tests/test_one_loop.py) workers=2 sizes=(1e5) bf16=1e5 repeats=2
-  rows=64
+  rows=64 layers=(--layers 1)
 else
-  tests=() workers=8 sizes=(5e7 2e8) bf16=5e7 repeats=5 rows=12288
+  tests=() workers=8 sizes=(5e7 2e8) bf16=5e7 repeats=5 rows=12288 layers=()
 fi
 
 {
@@ -77,6 +80,10 @@ timeout 100 python3 benchmarks/overhead.py --sizes "${sizes[@]}" --bf16-size "$b
   --repeats "$repeats" --layouts tree flat --out "$out" --name overhead-gpu \
   --only adamw qsgd "superpose+adamw" "qsgd(chain)" "superpose(chain)+adamw" "qsgd(ring)" \
   "superpose(ring)+adamw" "qsgd(chain, layers=2)" "superpose(chain, layers=2)+adamw" | tail -4
+step "whole train step, GPT-2 small, 1x512"
+timeout 120 python3 benchmarks/xla_train_step.py --time --model gpt2 --batch 1x512 \
+  --dtype float32 "${layers[@]}" --repeats "$((4 * repeats))" --out "$out/xla_train_step-gpu-time" \
+  | tail -8
 step "done"
 (cd "$out" && tar czf results-json.tgz ./*.json && rm ./*.json)
 ls "$out"

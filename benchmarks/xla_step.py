@@ -208,8 +208,16 @@ def read(compiled, shapes, dtype, tpu: bool, seconds: float = 0.0) -> Row:
   """The Row of a compiled step of leaves of ``shapes`` (``tpu``: the TPU's rules)."""
   params_bytes = sum(math.prod(s) for s in shapes) * jax.numpy.dtype(dtype).itemsize
   smallest = min(math.prod(s) for s in shapes)
-  kernels, passes, traffic = 0, 0, 0
-  for ins, arrays in entry_kernels(compiled.as_text()):
+  kernels, passes, traffic, _ = tally(compiled.as_text(), tpu, smallest)
+  temp = compiled.memory_analysis().temp_size_in_bytes
+  return Row(kernels, passes, traffic / params_bytes, temp / params_bytes, seconds)
+
+
+def tally(hlo: str, tpu: bool, smallest: int) -> tuple[int, int, int, int]:
+  """Kernels, passes (kernels touching an array of ``smallest`` elements or more), traffic in
+  bytes and XLA:TPU's estimated cycles (0 elsewhere) of an optimized HLO module's entry."""
+  kernels, passes, traffic, cycles = 0, 0, 0, 0
+  for ins, arrays in entry_kernels(hlo):
     if ins["opcode"] in DMA:
       traffic += min((b for n, b, _ in arrays if n > 1), default=0)  # a slice: the smaller side
       continue
@@ -218,8 +226,9 @@ def read(compiled, shapes, dtype, tpu: bool, seconds: float = 0.0) -> Row:
     kernels += 1
     passes += any(n >= smallest for n, _, _ in arrays)
     traffic += sum(b for _, b, space in arrays if space == 0)
-  temp = compiled.memory_analysis().temp_size_in_bytes
-  return Row(kernels, passes, traffic / params_bytes, temp / params_bytes, seconds)
+    if estimate := re.search(r'"estimated_cycles":"(\d+)"', ins["attrs"]):
+      cycles += int(estimate.group(1))
+  return kernels, passes, traffic, cycles
 
 
 # ---------------------------------------------------------------- optimized HLO

@@ -25,6 +25,9 @@ Each row is relative to ``optax.adamw``'s whole step on the same target, model, 
 Run (``pip install -e '.[compilers]'``; every figure is compiler analysis):
   python benchmarks/xla_train_step.py --target h200 --target v5e --model gpt2 --batch 1x512
   python benchmarks/xla_train_step.py --out benchmarks/results/xla_train_step   # everything
+With ``--time`` it times the same steps on this machine's device instead (a GPU: medians of
+interleaved steps, against AdamW's; ``benchmarks/gpu_check.sh`` runs it):
+  python benchmarks/xla_train_step.py --time --model gpt2 --batch 1x512 --dtype float32
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ import argparse
 import datetime
 import json
 import math
-import re
 import shlex
 import sys
 import time
@@ -194,17 +196,7 @@ def compile_train_step(cfg, tx, batch, dev, dtype) -> jax.stages.Compiled:
 
 def read(compiled: jax.stages.Compiled, tpu: bool, params_bytes: float, seconds=0.0) -> Row:
   """The Row of a compiled step (``xla_step``'s reading of kernels and traffic)."""
-  kernels, traffic, cycles = 0, 0, 0
-  for ins, arrays in xla_step.entry_kernels(compiled.as_text()):
-    if ins["opcode"] in xla_step.DMA:
-      traffic += min((b for n, b, _ in arrays if n > 1), default=0)
-      continue
-    if tpu and all(n <= 1 for n, _, _ in arrays) and ins["opcode"] not in ("fusion", "custom-call"):
-      continue
-    kernels += 1
-    traffic += sum(b for _, b, space in arrays if space == 0)
-    if m := re.search(r'"estimated_cycles":"(\d+)"', ins["attrs"]):
-      cycles += int(m.group(1))
+  kernels, _, traffic, cycles = xla_step.tally(compiled.as_text(), tpu, smallest=1)
   memory = compiled.memory_analysis()
   return Row(
     kernels, traffic, memory.temp_size_in_bytes, memory.argument_size_in_bytes, cycles,
@@ -238,6 +230,32 @@ def relative(row: Row, adamw: Row) -> dict[str, float]:
   )
 
 
+# ---------------------------------------------------------------- timing on this machine
+
+
+def timed(model: str, labels, batch: str, dtype: str, layers=None, repeats=20) -> dict[str, float]:
+  """Median milliseconds of each optimizer's whole step on this machine's first device, the
+  steps interleaved (``_timing.interleaved``), params and state donated."""
+  from _timing import carried, interleaved
+
+  cfg = MODELS[model] | ({} if layers is None else {"layers": layers})
+  b, t = BATCHES[batch]
+  is_shape = lambda s: isinstance(s, tuple)
+  shapes, treedef = jax.tree.flatten(param_shapes(cfg, t), is_leaf=is_shape)
+  keys = jax.random.split(jax.random.key(0), len(shapes) + 1)
+  leaves = [0.02 * jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes)]
+  tokens = jax.random.randint(keys[-1], (b, t + 1), 0, cfg["vocab"])
+  opts, candidates = optimizers(), {}
+  for label in labels:
+    tx = opts[label]
+    step = jax.jit(train_step(cfg, tx), donate_argnums=(0, 1))
+    params = jax.tree.unflatten(treedef, [jnp.copy(x) for x in leaves])
+    two = lambda p, s, tokens, step=step: step(p, s, tokens)[:2]
+    candidates[label] = carried(two, params, tx.init(params), tokens)
+  times = interleaved(candidates, repeats)
+  return {label: 1e3 * sorted(ts)[len(ts) // 2] for label, ts in times.items()}
+
+
 # ---------------------------------------------------------------- CLI
 
 HEADER = [
@@ -268,7 +286,11 @@ def main(argv=None) -> list[dict]:
   parser.add_argument("--opt", action="append", help="an optimizer's label (default: all)")
   parser.add_argument("--layers", type=int, help="override the models' depth")
   parser.add_argument("--out", help="write <out>.md and <out>.json")
+  parser.add_argument("--time", action="store_true", help="time the steps on this machine")
+  parser.add_argument("--repeats", type=int, default=20, help="timed steps per optimizer")
   args = parser.parse_args(argv)
+  if args.time:
+    return time_main(args)
   jax.config.update("jax_platforms", "cpu")  # this process runs on the host, whatever it has
   devices = {t: xla_step.device(t) for t in args.target or xla_step.TARGETS[:-1]}
   opts = optimizers()
@@ -303,6 +325,37 @@ def main(argv=None) -> list[dict]:
     with open(args.out + ".json", "w") as f:
       json.dump(dict(date=str(datetime.date.today()), versions=versions, command=command,
                      layers=args.layers, rows=rows), f, indent=1)  # fmt: skip
+    with open(args.out + ".md", "w") as f:
+      f.write("\n".join(md) + "\n")
+  return rows
+
+
+def time_main(args) -> list[dict]:
+  """``--time``: the steps' median times on this machine, against AdamW's, as a table."""
+  labels = ["adamw", *[o for o in args.opt or optimizers() if o != "adamw"]]
+  device = jax.devices()[0]
+  header = f"{datetime.date.today()}; {device.device_kind}; jax {jax.__version__}"
+  md, rows = [header, "", f"Median of {args.repeats} interleaved steps."], []
+  for model in args.model or list(MODELS):
+    for batch in args.batch or list(BATCHES):
+      for dtype in args.dtype or xla_step.DTYPES:
+        ms = timed(model, labels, batch, dtype, args.layers, args.repeats)
+        md += [
+          "",
+          f"### {model}, {batch}, {dtype}",
+          "",
+          "| optimizer | ms | x adamw |",
+          "| --- | ---: | ---: |",
+        ]
+        for label, value in ms.items():
+          md.append(f"| {label} | {value:.2f} | {value / ms['adamw']:.3f} |")
+          rows.append(dict(model=model, batch=batch, dtype=dtype, optimizer=label, ms=value))
+        print("\n".join(md[-len(ms) - 4 :]), flush=True)
+  if args.out:
+    with open(args.out + ".json", "w") as f:
+      json.dump(
+        dict(header=header, repeats=args.repeats, layers=args.layers, rows=rows), f, indent=1
+      )
     with open(args.out + ".md", "w") as f:
       f.write("\n".join(md) + "\n")
   return rows

@@ -89,7 +89,7 @@ def test_step_costs(target, tree, dtype, circuit, form):
 # The whole train step (benchmarks/xla_train_step.py: forward, backward, update, apply, donated),
 # reduced to 2 layers of GPT-2 small and of the Llama, at the fine-tuning batch 1x512, float32.
 # The H200's entangled steps add a copy of the params (~2 pb); the v5e's add temporaries and
-# cycles, more so for the Llama (its fused QKV and gate/up matrices).
+# cycles, and for the Llama more temporaries than for GPT-2.
 # Bounds on chain, over AdamW's step, in params-bytes (pb): measured 2026-12-05 (jax 0.12.0.1,
 # libtpu 0.0.50.1) and rounded up; regression bounds, above 0.6's targets (extra traffic <= 2.0
 # pb, temp <= 0.1 pb, TPU cycles <= 1.10x), which the TPU does not meet (docs/performance.md).
