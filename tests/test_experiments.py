@@ -12,7 +12,7 @@ from qsgd_optax.experiments.tasks import ordered_topics
 # seeds 0 and 1, each pair vmapped). One transformer layer: the harness does not depend on
 # depth, and compiling is most of the cost.
 SETUP = experiments.ClassificationSetup(
-  task="topics", n_train=320, n_test=100, epochs=3, model=dict(num_layers=1)
+  task="topics", n_train=320, n_test=100, epochs=2, model=dict(num_layers=1)
 )
 DEMO_ARGS = [
   *("--task", SETUP.task, "--n-train", str(SETUP.n_train), "--n-test", str(SETUP.n_test)),
@@ -44,7 +44,7 @@ def test_demo_trains_every_optimizer_and_reports(demo_run):
 def test_short_run_learns_and_reports(runs, tmp_path):
   for r in runs:
     assert r["train_loss"][-1] < r["train_loss"][0]
-    assert len(r["test_acc"]) == 3 and r["steps_per_epoch"] == 10
+    assert len(r["test_acc"]) == SETUP.epochs and r["steps_per_epoch"] == 10
     assert r["attention"] == "classical"
   rows = experiments.summarize(runs)
   q = next(r for r in rows if r["optimizer"] == "qsgd-0.5")

@@ -112,7 +112,7 @@ def test_no_warning_from_the_package_use_of_pennylane(which, fresh_probe):
   if which == "custom":
     circuit = qsgd_optax.Circuit(n_qubits=3, custom=custom_qnode())
   else:
-    circuit = qsgd_optax.Circuit(n_qubits=3, entanglement="ring", layers=2, backend="pennylane")
+    circuit = qsgd_optax.Circuit(n_qubits=2, entanglement="chain", layers=2, backend="pennylane")
   params = {"w": jnp.linspace(-1.0, 1.0, 7), "b": jnp.float32(0.25)}
   with warnings.catch_warnings():
     warnings.simplefilter("error")

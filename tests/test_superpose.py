@@ -6,6 +6,7 @@ import pytest
 import reference
 
 from qsgd_optax import Circuit, PerturbationCircuit, SuperposeState, superpose
+from qsgd_optax.backends import statevector
 
 BACKENDS = ["analytic", "statevector", "pennylane"]
 SHAPES = {"scalar": (), "vec": (5,), "mat": (3, 7), "cube": (2, 3, 4), "exact": (2, 8)}
@@ -414,8 +415,9 @@ def test_second_argument_is_the_circuit():
 
 
 def test_analytic_has_no_qubit_limit():
-  params, grads = random_tree(14, shapes={"a": (3, 40)})
-  out, _ = run(superpose(0.5, Circuit(40, "chain")), grads, params)
+  n = statevector.MAX_QUBITS + 4  # Past the statevector's limit.
+  params, grads = random_tree(14, shapes={"a": (3, n)})
+  out, _ = run(superpose(0.5, Circuit(n, "chain")), grads, params)
   assert np.all(np.isfinite(out["a"]))
 
 
