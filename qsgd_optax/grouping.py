@@ -32,6 +32,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
+from qsgd_optax._explicit_sharding import per_shard
 from qsgd_optax.backends import Backend
 
 Prepare = Callable[[jax.Array], jax.Array]
@@ -169,12 +170,14 @@ def grouped(backend: Backend, n: int, t: jax.Array, prepare: Prepare = _identity
   how = lambda name: lambda x: GROUPINGS[name](backend, n, x, prepare)
   name = _FORCED.get()
   if backend.columns is None:
-    z = how("columns")(t1)
+    evaluate = how("columns")
   elif name is not None:
-    z = how(name)(t1)
+    evaluate = how(name)
   else:
-    z = jax.lax.platform_dependent(t1, **{p: how(g) for p, g in PLATFORM_GROUPING.items()})
-  return z.reshape(t.shape)
+    evaluate = lambda x: jax.lax.platform_dependent(
+      x, **{p: how(g) for p, g in PLATFORM_GROUPING.items()}
+    )
+  return per_shard(evaluate, t1, n).reshape(t.shape)
 
 
 __all__ = ["GROUPINGS", "PLATFORM_GROUPING", "forced", "grouped"]

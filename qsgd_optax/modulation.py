@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from qsgd_optax import _checks, backends
+from qsgd_optax._explicit_sharding import as_auto
 from qsgd_optax.backends import Backend, analytic
 from qsgd_optax.circuit import Entanglement, PerturbationCircuit, entangling_pairs
 from qsgd_optax.grouping import grouped
@@ -255,9 +256,14 @@ def expectations(
     return z
   if key is None:
     raise ValueError("shots are sampled with a PRNG key: pass key.")
+  return as_auto(functools.partial(_sampled, circuit.shots), z, key)
+
+
+def _sampled(shots: int, z: jax.Array, key: jax.Array) -> jax.Array:
+  """``<Z>`` estimated from ``shots`` measurements of each qubit, whose exact value is ``z``."""
   p_zero = jnp.clip((1 + z) / 2, 0, 1)
-  k = jax.random.binomial(key, circuit.shots, p_zero, dtype=z.dtype)
-  return 2 * k / circuit.shots - 1
+  k = jax.random.binomial(key, shots, p_zero, dtype=z.dtype)
+  return 2 * k / shots - 1
 
 
 def modulation(
@@ -283,9 +289,15 @@ def modulation(
     >>> modulation(Circuit(n_qubits=2, coverage="leading"), jnp.full((2, 3), 0.5), None).tolist()
     [[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
   """
-  m = -expectations(circuit, theta, key, dtype)
   if circuit.coverage != "leading":
-    return m
+    return -expectations(circuit, theta, key, dtype)
+  return as_auto(functools.partial(_leading_modulation, circuit, dtype=dtype), theta, key)
+
+
+def _leading_modulation(
+  circuit: Circuit, theta: jax.Array, key: Optional[jax.Array], dtype: Optional[Any]
+) -> jax.Array:
+  m = -expectations(circuit, theta, key, dtype)
   index = _leading_index(theta.shape, circuit.n_qubits)
   return jnp.zeros(theta.shape, m.dtype).at[index].set(m.reshape(theta[index].shape))
 
