@@ -25,6 +25,19 @@ Each row is relative to ``optax.adamw``'s whole step on the same target, model, 
 Run (``pip install -e '.[compilers]'``; every figure is compiler analysis):
   python benchmarks/xla_train_step.py --target h200 --target v5e --model gpt2 --batch 1x512
   python benchmarks/xla_train_step.py --out benchmarks/results/xla_train_step   # everything
+Sharded over a slice (``--slice``: 8 TPU chips or an 8-GPU node, compiled without them), in a
+``--layout``, with JAX's automatic or explicit sharding (``--sharding``):
+  fsdp       every matrix split on its first axis over the 8 chips, the batch over the same
+  fsdp-last  every parameter split on its last axis (the one ``qsgd`` groups along)
+  tp         data 2 x model 4: column-parallel matrices (and their biases) split on their last
+             axis over ``model``, row-parallel ones and the embedding on their first; the batch
+             over ``data``
+The optimizer state is sharded like the params and ``out_shardings`` keeps both; the vocabulary
+is padded to a multiple of 128 (GPT-2's 50304) so that it splits evenly. Under explicit sharding
+the loss runs as under automatic (``jax.sharding.auto_axes``) and the update as users' code does.
+Each row adds the collectives (count and bytes, by kind) and reads per chip: pb is then the bytes
+of one chip's share of the params.
+  python benchmarks/xla_train_step.py --slice v5e-8 --layout fsdp-last --layers 2 --batch 8x512
 With ``--time`` it times the same steps on this machine's device instead (a GPU: medians of
 interleaved steps, against AdamW's; ``benchmarks/gpu_check.sh`` runs it):
   python benchmarks/xla_train_step.py --time --model gpt2 --batch 1x512 --dtype float32
@@ -33,9 +46,12 @@ interleaved steps, against AdamW's; ``benchmarks/gpu_check.sh`` runs it):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import functools
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -43,16 +59,19 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import xla_step
+from jax.sharding import PartitionSpec as P
 
 import qsgd_optax
+from qsgd_optax.grouping import GROUPINGS, forced
 
 MODELS = {
   "gpt2": dict(kind="gpt2", layers=12, d=768, heads=12, kv_heads=12, mlp=3072, vocab=50257),
   "llama": dict(kind="llama", layers=30, d=576, heads=9, kv_heads=3, mlp=1536, vocab=49152),
 }
-BATCHES = {"1x512": (1, 512), "8x1024": (8, 1024)}
+BATCHES = {"1x512": (1, 512), "8x1024": (8, 1024), "8x512": (8, 512)}
 CIRCUITS = {name: qsgd_optax.Circuit(**kw) for name, kw in xla_step.CIRCUITS.items()}
 
 
@@ -152,12 +171,16 @@ def logits(cfg: dict, params: dict, tokens: jax.Array) -> jax.Array:
   return _rms_norm(x, params["norm"]) @ params["embed"].T
 
 
-def train_step(cfg: dict, tx: optax.GradientTransformation):
-  """The step users jit: loss and grads, the update, the apply."""
+def train_step(cfg: dict, tx: optax.GradientTransformation, explicit: bool = False):
+  """The step users jit: loss and grads, the update, the apply. ``explicit``: the loss runs
+  as under automatic sharding (the model is written for it), the rest under explicit."""
 
   def loss(params, tokens):
     out = logits(cfg, params, tokens[:, :-1]).astype(jnp.float32)
     return optax.softmax_cross_entropy_with_integer_labels(out, tokens[:, 1:]).mean()
+
+  if explicit:
+    loss = jax.sharding.auto_axes(loss, out_sharding=P())
 
   def step(params, state, tokens):
     value, grads = jax.value_and_grad(loss)(params, tokens)
@@ -230,6 +253,122 @@ def relative(row: Row, adamw: Row) -> dict[str, float]:
   )
 
 
+# ---------------------------------------------------------------- sharded over a slice
+
+SLICES = {"v5e-8": "v5e:2x4", "v6e-8": "v6e:2x4", "v5p-8": "v5p:2x2x2", "h100-8": "h100"}
+SLICES["h200-8"] = "h200"
+LAYOUTS = ("fsdp", "fsdp-last", "tp")
+COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all", "collective-permute")
+COLUMN_PARALLEL = {"qkv", "fc", "q", "kv", "gate_up"}  # split on the last axis under tp
+ROW_PARALLEL = {"out", "proj", "o", "down", "wte", "embed"}  # on the first
+
+
+@functools.cache
+def slice_devices(name: str) -> tuple[jax.Device, ...]:
+  """The 8 compile-only devices of slice ``name`` (one of SLICES)."""
+  from jax.experimental import topologies
+
+  what = SLICES[name]
+  if what in xla_step.GPUS:
+    cfg = xla_step.GPUS[what]
+    return tuple(
+      topologies.get_topology_desc(platform="cuda", target_config=cfg, topology="1x1x8").devices
+    )
+  for key, value in xla_step.TPU_ENV.items():
+    os.environ.setdefault(key, value)
+  return tuple(topologies.get_topology_desc(topology_name=what, platform="tpu").devices)
+
+
+def layout_mesh(devices, layout: str, explicit: bool) -> jax.sharding.Mesh:
+  """The mesh of ``layout``: (data 2, model 4) for tp, else (fsdp 8)."""
+  shape, names = ((2, len(devices) // 2), ("data", "model"))
+  if layout != "tp":
+    shape, names = (len(devices),), ("fsdp",)
+  kind = jax.sharding.AxisType.Explicit if explicit else jax.sharding.AxisType.Auto
+  return jax.sharding.Mesh(np.array(devices).reshape(shape), names, axis_types=(kind,) * len(names))
+
+
+def param_spec(path, shape: tuple[int, ...], layout: str) -> P:
+  """Where ``layout`` puts the parameter at ``path`` (see the module doc)."""
+  names = {getattr(k, "key", None) for k in path}
+  rest = (None,) * (len(shape) - 1)
+  if layout == "fsdp":
+    return P("fsdp", *rest) if len(shape) == 2 else P()
+  if layout == "fsdp-last":
+    return P(*rest, "fsdp")
+  if names & COLUMN_PARALLEL:
+    return P(*rest, "model")
+  return P("model", None) if names & ROW_PARALLEL and len(shape) == 2 else P()
+
+
+def sharded_cfg(model: str, layers=None) -> dict:
+  cfg = MODELS[model] | ({} if layers is None else {"layers": layers})
+  return cfg | {"vocab": -(-cfg["vocab"] // 128) * 128}
+
+
+def compile_sharded(cfg, tx, batch, mesh, layout, dtype, explicit) -> jax.stages.Compiled:
+  """The donated train step, its params and state sharded by ``layout`` over ``mesh``."""
+  is_shape = lambda s: isinstance(s, tuple)
+  named = lambda spec: jax.sharding.NamedSharding(mesh, spec)
+  shapes = param_shapes(cfg, batch[1])
+  specs = jax.tree_util.tree_map_with_path(
+    lambda path, s: param_spec(path, s, layout), shapes, is_leaf=is_shape
+  )
+  param_shardings = jax.tree.map(named, specs)
+  params = jax.tree.map(
+    lambda s, sh: jax.ShapeDtypeStruct(s, dtype, sharding=sh), shapes, param_shardings,
+    is_leaf=is_shape,
+  )  # fmt: skip
+  state_shapes = jax.eval_shape(tx.init, params)
+  state_shardings = optax.tree_utils.tree_map_params(
+    tx, lambda _, sh: sh, state_shapes, param_shardings, transform_non_params=lambda _: named(P())
+  )
+  state = jax.tree.map(
+    lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), state_shapes, state_shardings
+  )
+  tokens = jax.ShapeDtypeStruct(
+    (batch[0], batch[1] + 1), jnp.int32, sharding=named(P("data" if layout == "tp" else "fsdp"))
+  )
+  step = jax.jit(
+    train_step(cfg, tx, explicit),
+    donate_argnums=(0, 1),
+    out_shardings=(param_shardings, state_shardings, named(P())),
+  )
+  with jax.set_mesh(mesh) if explicit else contextlib.nullcontext():
+    return step.lower(params, state, tokens).compile()
+
+
+def collectives(hlo: str) -> dict[str, tuple[int, int]]:
+  """Count and bytes (the larger of operand and result) of each kind of collective."""
+  out = {kind: (0, 0) for kind in COLLECTIVES}
+  for ins, arrays in xla_step.entry_kernels(hlo):
+    kind = ins["opcode"].removesuffix("-start")
+    if kind in out:
+      count, size = out[kind]
+      out[kind] = (count + 1, size + max((b for _, b, _ in arrays), default=0))
+  return out
+
+
+def analyse_sharded(model, tx, batch, slice_name, layout, dtype, explicit, layers=None):
+  """Compiles the sharded train step and reads its Row (per chip) and collectives."""
+  cfg = sharded_cfg(model, layers)
+  mesh = layout_mesh(slice_devices(slice_name), layout, explicit)
+  is_shape = lambda s: isinstance(s, tuple)
+  per_chip = sum(
+    math.prod(jax.sharding.NamedSharding(mesh, param_spec(path, s, layout)).shard_shape(s))
+    for path, s in jax.tree_util.tree_leaves_with_path(
+      param_shapes(cfg, BATCHES[batch][1]), is_leaf=is_shape
+    )
+  ) * jnp.dtype(dtype).itemsize  # fmt: skip
+  start = time.perf_counter()
+  compiled = compile_sharded(
+    cfg, tx, BATCHES[batch], mesh, layout, jnp.dtype(dtype), explicit
+  )
+  seconds = time.perf_counter() - start
+  tpu = mesh.devices.flat[0].platform == "tpu"
+  return read(compiled, tpu, per_chip, seconds), collectives(compiled.as_text())
+
+
 # ---------------------------------------------------------------- timing on this machine
 
 
@@ -286,11 +425,18 @@ def main(argv=None) -> list[dict]:
   parser.add_argument("--opt", action="append", help="an optimizer's label (default: all)")
   parser.add_argument("--layers", type=int, help="override the models' depth")
   parser.add_argument("--out", help="write <out>.md and <out>.json")
+  parser.add_argument("--slice", action="append", choices=list(SLICES), help="sharded over 8")
+  parser.add_argument("--layout", action="append", choices=LAYOUTS, help="with --slice")
+  parser.add_argument("--sharding", action="append", choices=["auto", "explicit"])
+  parser.add_argument("--grouping", choices=sorted(GROUPINGS), help="force a formulation")
   parser.add_argument("--time", action="store_true", help="time the steps on this machine")
   parser.add_argument("--repeats", type=int, default=20, help="timed steps per optimizer")
   args = parser.parse_args(argv)
   if args.time:
     return time_main(args)
+  if args.slice:
+    with forced(args.grouping):
+      return sharded_main(args, argv)
   jax.config.update("jax_platforms", "cpu")  # this process runs on the host, whatever it has
   devices = {t: xla_step.device(t) for t in args.target or xla_step.TARGETS[:-1]}
   opts = optimizers()
@@ -321,6 +467,74 @@ def main(argv=None) -> list[dict]:
             print(md[-1] + f"  ({row.seconds:.0f} s)", flush=True)
             key = dict(target=target, model=model, batch=batch, dtype=dtype, optimizer=label)
             rows.append(key | row._asdict() | rel)
+  if args.out:
+    with open(args.out + ".json", "w") as f:
+      json.dump(dict(date=str(datetime.date.today()), versions=versions, command=command,
+                     layers=args.layers, rows=rows), f, indent=1)  # fmt: skip
+    with open(args.out + ".md", "w") as f:
+      f.write("\n".join(md) + "\n")
+  return rows
+
+
+SHARDED_HEADER = [
+  "| optimizer | kernels | extra kernels | extra traffic | extra temp | TPU cycles | collectives "
+  "| beyond AdamW's |",
+  "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+]
+
+
+def _collectives_text(counts: dict[str, tuple[int, int]], base=None) -> str:
+  parts = []
+  for kind, (n, size) in counts.items():
+    if base is not None:
+      n, size = n - base[kind][0], size - base[kind][1]
+      if n or size:
+        parts.append(f"{kind} {n:+d} ({size / 2**20:+.1f} MiB)")
+    elif n:
+      parts.append(f"{kind} {n} ({size / 2**20:.1f} MiB)")
+  return ", ".join(parts) or "none"
+
+
+def sharded_main(args, argv) -> list[dict]:
+  """``--slice``: the whole step sharded over 8 compile-only chips, against AdamW's."""
+  jax.config.update("jax_platforms", "cpu")
+  opts = optimizers()
+  labels = ["adamw", *[o for o in args.opt or opts if o != "adamw"]]
+  given = sys.argv[1:] if argv is None else argv
+  command = shlex.join(["python", "benchmarks/xla_train_step.py", *given])
+  versions = xla_step.versions()
+  header = f"{datetime.date.today()}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
+  print(header, "\n" + command, flush=True)
+  rows, md = [], [header, "", f"`{command}`", "", "Compiler analysis, not timings; per chip."]
+  for name in args.slice:
+    for layout in args.layout or LAYOUTS:
+      for sharding in args.sharding or ["auto"]:
+        for model in args.model or list(MODELS):
+          for batch in args.batch or ["8x512"]:
+            for dtype in args.dtype or ["float32"]:
+              title = f"{name}, {layout}, {sharding}, {model}, {batch}, {dtype}" + (
+                f", {args.layers} layers" if args.layers else ""
+              )
+              print(f"\n{title}", *SHARDED_HEADER, sep="\n", flush=True)
+              md += ["", f"### {title}", "", *SHARDED_HEADER]
+              base = None
+              for label in labels:
+                row, counts = analyse_sharded(
+                  model, opts[label], batch, name, layout, dtype, sharding == "explicit",
+                  args.layers,
+                )  # fmt: skip
+                base = base or (row, counts)
+                rel = relative(row, base[0])
+                cycles = "-" if math.isnan(rel["cycles"]) else f"x{rel['cycles']:.3f}"
+                md.append(
+                  f"| {label} | {row.kernels} | {rel['kernels']:+d} | {rel['traffic_pb']:+.2f} pb "
+                  f"| {rel['temp_pb']:+.2f} pb | {cycles} | {_collectives_text(counts)} | "
+                  f"{_collectives_text(counts, base[1])} |"
+                )
+                print(md[-1] + f"  ({row.seconds:.0f} s)", flush=True)
+                key = dict(slice=name, layout=layout, sharding=sharding, model=model,
+                           batch=batch, dtype=dtype, optimizer=label)  # fmt: skip
+                rows.append(key | row._asdict() | rel | {"collectives": counts})
   if args.out:
     with open(args.out + ".json", "w") as f:
       json.dump(dict(date=str(datetime.date.today()), versions=versions, command=command,

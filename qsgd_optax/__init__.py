@@ -20,7 +20,7 @@ from qsgd_optax.drawing import draw
 from qsgd_optax.modulation import Circuit
 from qsgd_optax.superpose import SuperposeState, superpose
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = [
   "PLACEMENTS",

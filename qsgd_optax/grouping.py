@@ -87,11 +87,25 @@ def _by_shifts(stored: bool) -> Grouping:
   return apply
 
 
+def _by_shifts_in_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
+  view = t.reshape((*t.shape[:-1], t.shape[-1] // n, n))
+  wide = jnp.pad(view, [(0, 0)] * (view.ndim - 1) + [(n - 1, n - 1)])
+  shifted = lambda d: jax.lax.slice_in_dim(wide, n - 1 + d, 2 * n - 1 + d, axis=-1)
+  position = jnp.arange(n)
+  out: Optional[jax.Array] = None
+  for k in range(n):
+    z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
+    out = z_k if out is None else jnp.where(position == k, z_k, out)
+  assert out is not None
+  return out.reshape(t.shape)
+
+
 # Only closed-form backends have columns; the others always take "columns".
 GROUPINGS: dict[str, Grouping] = {
   "columns": _padded(_by_groups),
   "shifted": _by_shifts(stored=False),  # Pads itself, inside the loop.
   "shifted-stored": _by_shifts(stored=True),
+  "shifted-in-groups": _padded(_by_shifts_in_groups),
 }
 # The formulation each platform compiles, chosen by measurement: XLA:CPU runs
 # "columns" fastest (benchmarks/grouping.py); XLA:GPU fuses "shifted" into

@@ -1,7 +1,7 @@
 """Every example runs to completion as a script.
 
 Single-process examples run as ``__main__`` in the test's process
-(``conftest.run_example``); the sharded one on 8 devices runs in
+(``conftest.run_example``); the sharded ones on 8 devices run in
 tests/multidevice (a process with 8 simulated devices), the multi-host one as
 its own processes, as from the command line, and so does the Tunix one, which
 skips where Tunix is not installed.
@@ -13,11 +13,12 @@ import re
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from conftest import CPU_COLLECTIVES, EXAMPLES, run_example
 
-MULTIPLE_DEVICES = {"sharded_finetune.py", "multihost_finetune.py"}
+MULTIPLE_DEVICES = {"sharded_finetune.py", "explicit_sharding.py", "multihost_finetune.py"}
 TUNIX = "tunix_finetune.py"
 IN_PROCESS = sorted(
   f for f in os.listdir(EXAMPLES) if f.endswith(".py") and f not in MULTIPLE_DEVICES | {TUNIX}
@@ -54,6 +55,15 @@ def test_sharded_example_runs_on_one_device(monkeypatch, capsys):
   (this process has one CPU device; the flag keeps the example from asking for 8)."""
   monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
   out = run_example("sharded_finetune.py", monkeypatch, capsys)
+  assert "1 devices, mesh {'data': 1, 'fsdp': 1}" in out, out[-500:]
+
+
+def test_explicit_sharding_example_runs_on_one_device(monkeypatch, capsys):
+  """The explicit-sharding example on a 1 x 1 mesh, as on one accelerator."""
+  if not hasattr(jax.sharding, "AxisType"):
+    pytest.skip(f"jax {jax.__version__} has no explicit sharding (AxisType)")
+  monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+  out = run_example("explicit_sharding.py", monkeypatch, capsys)
   assert "1 devices, mesh {'data': 1, 'fsdp': 1}" in out, out[-500:]
 
 

@@ -18,6 +18,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import qsgd_optax
+from conftest import run_example
 from qsgd_optax.grouping import GROUPINGS, forced
 
 AxisType = getattr(jax.sharding, "AxisType", None)
@@ -195,3 +196,13 @@ def test_groups_aligned_on_every_shard_move_nothing():
       with forced(grouping):
         hlo = jax.jit(step(tx)).lower(p, tx.init(p), p).compile().as_text()
       assert not any(f" {op}" in hlo for op in COLLECTIVES), grouping
+
+
+def test_explicit_sharding_example_runs_on_8_devices(monkeypatch, capsys):
+  """examples/explicit_sharding.py as a script: the loss falls, the state is
+  sharded like the params."""
+  out = run_example("explicit_sharding.py", monkeypatch, capsys)
+  losses = [float(x) for x in re.findall(r"loss (\S+)", out)]
+  assert len(losses) == 5 and losses[-1] < losses[0] / 10, out
+  assert "mesh {'data': 2, 'fsdp': 4}, axis types ['Explicit', 'Explicit']" in out, out
+  assert "first weight float32[32,256@fsdp], its Adam first moment float32[32,256@fsdp]" in out, out
