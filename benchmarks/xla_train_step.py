@@ -361,9 +361,7 @@ def analyse_sharded(model, tx, batch, slice_name, layout, dtype, explicit, layer
     )
   ) * jnp.dtype(dtype).itemsize  # fmt: skip
   start = time.perf_counter()
-  compiled = compile_sharded(
-    cfg, tx, BATCHES[batch], mesh, layout, jnp.dtype(dtype), explicit
-  )
+  compiled = compile_sharded(cfg, tx, BATCHES[batch], mesh, layout, jnp.dtype(dtype), explicit)
   seconds = time.perf_counter() - start
   tpu = mesh.devices.flat[0].platform == "tpu"
   return read(compiled, tpu, per_chip, seconds), collectives(compiled.as_text())
@@ -432,11 +430,16 @@ def main(argv=None) -> list[dict]:
   parser.add_argument("--time", action="store_true", help="time the steps on this machine")
   parser.add_argument("--repeats", type=int, default=20, help="timed steps per optimizer")
   args = parser.parse_args(argv)
-  if args.time:
-    return time_main(args)
-  if args.slice:
-    with forced(args.grouping):
+  with forced(args.grouping):
+    if args.time:
+      return time_main(args)
+    if args.slice:
       return sharded_main(args, argv)
+    return device_main(args, argv, parser)
+
+
+def device_main(args, argv, parser) -> list[dict]:
+  """The whole step on one compile-only device of each ``--target``, against AdamW's."""
   jax.config.update("jax_platforms", "cpu")  # this process runs on the host, whatever it has
   devices = {t: xla_step.device(t) for t in args.target or xla_step.TARGETS[:-1]}
   opts = optimizers()
@@ -528,6 +531,7 @@ def sharded_main(args, argv) -> list[dict]:
                 cycles = "-" if math.isnan(rel["cycles"]) else f"x{rel['cycles']:.3f}"
                 md.append(
                   f"| {label} | {row.kernels} | {rel['kernels']:+d} | {rel['traffic_pb']:+.2f} pb "
+                  f"({100 * rel['traffic_share']:+.1f} %) "
                   f"| {rel['temp_pb']:+.2f} pb | {cycles} | {_collectives_text(counts)} | "
                   f"{_collectives_text(counts, base[1])} |"
                 )

@@ -7,14 +7,20 @@ which XLA builds different programs:
 
 * ``"columns"``: the axis viewed as ``(groups, n)``, one circuit per row (after
   padding to whole groups).
-* ``"shifted"``: no reshape. Entry ``i`` sits at position ``k = i % n`` of its
-  group, whose qubit ``j`` is entry ``i - k + j``; each position's output is
-  evaluated on the whole axis from shifted copies and selected where it
-  applies (``n`` times the arithmetic, no temporary). Beyond the last entry
-  the shifted copies read angle 0, the padding's value.
-* ``"shifted-stored"``: the same, shifting the parameters as stored and
-  preparing each copy, so what a compiler materialises to read neighbours is
-  no wider than the parameters.
+* ``"shifted-stored"``: no reshape. Entry ``i`` sits at position ``k = i % n``
+  of its group, whose qubit ``j`` is entry ``i - k + j``; each position's
+  output is evaluated on the whole axis from shifted copies of the parameters
+  as stored (each copy prepared where it is read, so what a compiler
+  materialises to read neighbours is no wider than the parameters) and
+  selected where it applies (``n`` times the arithmetic, no temporary).
+  Beyond the last entry the shifted copies read angle 0, the padding's value.
+* ``"shifted-in-groups"``: the same shifts of the parameters as stored and the
+  same selection, made inside the ``(groups, n)`` view (after padding to whole
+  groups), where a shift past a group's end reads the padding instead of the
+  next group. A sharded last axis whose shards hold whole
+  groups splits that view along ``groups`` only, so XLA's partitioner sees
+  every read inside a shard; whole-axis shifts it cannot prove are, and it
+  exchanges halos (collective-permutes) with the neighbouring devices.
 
 The step compiles :data:`PLATFORM_GROUPING`'s formulation for the platform it
 is lowered for (``jax.lax.platform_dependent``). :func:`forced` makes steps
@@ -67,52 +73,52 @@ def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   return z.reshape(t.shape)
 
 
-def _by_shifts(stored: bool) -> Grouping:
-  def apply(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
-    assert backend.columns is not None
-    length = theta.shape[-1]
-    wide = jnp.pad(
-      theta if stored else prepare(theta), [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)]
-    )
-    each = prepare if stored else _identity
-    shifted = lambda d: each(jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1))
-    position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
-    out: Optional[jax.Array] = None
-    for k in range(n):
-      z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
-      out = z_k if out is None else jnp.where(position == k, z_k, out)
-    assert out is not None
-    return out
-
-  return apply
+def _by_shifts(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
+  assert backend.columns is not None
+  length = theta.shape[-1]
+  wide = jnp.pad(theta, [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)])
+  shifted = lambda d: prepare(jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1))
+  position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
+  out: Optional[jax.Array] = None
+  for k in range(n):
+    z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
+    out = z_k if out is None else jnp.where(position == k, z_k, out)
+  assert out is not None
+  return out
 
 
-def _by_shifts_in_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
-  view = t.reshape((*t.shape[:-1], t.shape[-1] // n, n))
+def _by_shifts_in_groups(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
+  length = theta.shape[-1]
+  pad = -length % n
+  whole = jnp.pad(theta, [(0, 0)] * (theta.ndim - 1) + [(0, pad)]) if pad else theta
+  view = whole.reshape((*theta.shape[:-1], (length + pad) // n, n))
   wide = jnp.pad(view, [(0, 0)] * (view.ndim - 1) + [(n - 1, n - 1)])
-  shifted = lambda d: jax.lax.slice_in_dim(wide, n - 1 + d, 2 * n - 1 + d, axis=-1)
+  shifted = lambda d: prepare(jax.lax.slice_in_dim(wide, n - 1 + d, 2 * n - 1 + d, axis=-1))
   position = jnp.arange(n)
   out: Optional[jax.Array] = None
   for k in range(n):
     z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
     out = z_k if out is None else jnp.where(position == k, z_k, out)
   assert out is not None
-  return out.reshape(t.shape)
+  out = out.reshape((*theta.shape[:-1], length + pad))
+  return out[..., :length] if pad else out
 
 
 # Only closed-form backends have columns; the others always take "columns".
 GROUPINGS: dict[str, Grouping] = {
   "columns": _padded(_by_groups),
-  "shifted": _by_shifts(stored=False),  # Pads itself, inside the loop.
-  "shifted-stored": _by_shifts(stored=True),
-  "shifted-in-groups": _padded(_by_shifts_in_groups),
+  "shifted-stored": _by_shifts,  # Pads itself, inside the loop.
+  "shifted-in-groups": _by_shifts_in_groups,
 }
-# The formulation each platform compiles, chosen by measurement: XLA:CPU runs
-# "columns" fastest (benchmarks/grouping.py); XLA:GPU fuses "shifted" into
-# AdamW's pass plus one copy of the params, XLA:TPU "shifted-stored", where
-# "columns" costs extra passes and, on the TPU, relayouts of the (groups, n)
-# view (benchmarks/xla_step.py, tests/test_accelerators.py).
-PLATFORM_GROUPING = {"cpu": "columns", "tpu": "shifted-stored", "default": "shifted"}
+# The formulation each platform compiles, chosen by measurement of the whole
+# train step (benchmarks/xla_train_step.py, tests/test_accelerators.py): XLA:CPU
+# runs "columns" fastest (benchmarks/grouping.py); XLA:GPU fuses
+# "shifted-in-groups" into AdamW's pass plus one copy of the params, as it did
+# the whole-axis shifts, and it needs no halo on a sharded last axis; XLA:TPU
+# runs "shifted-stored" best on one chip, where the (groups, n) views of the
+# others cost relayouts, but it exchanges halos where the last axis is sharded
+# under automatic sharding (explicit sharding runs it per shard, with none).
+PLATFORM_GROUPING = {"cpu": "columns", "tpu": "shifted-stored", "default": "shifted-in-groups"}
 
 _FORCED: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
   "qsgd_optax_grouping", default=None
@@ -142,7 +148,7 @@ def forced(name: Optional[str]) -> Iterator[None]:
     >>> from qsgd_optax.backends import select
     >>> from qsgd_optax.grouping import forced, grouped
     >>> backend = select(PerturbationCircuit.build(2, "chain"), "analytic")
-    >>> with forced("shifted"):
+    >>> with forced("shifted-stored"):
     ...   grouped(backend, 2, jnp.array([0.5, 0.5, 0.5]))
     Array([-1.,  1., -1.], dtype=float32)
   """

@@ -98,16 +98,18 @@ def test_groupings_give_the_same_values(circuit, shape):
 @pytest.mark.parametrize("platform", ["cpu", "cuda", "rocm", "tpu"])
 def test_each_platform_compiles_its_grouping(platform):
   """The step lowered for each platform holds that platform's formulation
-  only: "columns" reshapes to (groups, 4); "shifted" pads the float32 angles
-  and "shifted-stored" the bfloat16 parameters, and neither reshapes."""
+  only: "columns" and "shifted-in-groups" view the angles as (groups, 4), and
+  "shifted-in-groups" pads the view of the bfloat16 parameters by 3 on each
+  side; "shifted-stored" pads them along the whole axis, with no view."""
   tx = qsgd_optax.superpose(0.5, CIRCUITS["chain"])
   theta = jnp.ones((3, 8), jnp.bfloat16)
   step = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
   text = step.trace(theta, tx.init(theta), theta).lower(lowering_platforms=(platform,)).as_text()
   want = grouping.PLATFORM_GROUPING.get(platform, grouping.PLATFORM_GROUPING["default"])
-  pads = set(re.findall(r"stablehlo\.pad .*-> tensor<3x14x(\w+)>", text))
-  assert ("tensor<3x2x4xf32>" in text) == (want == "columns"), want
-  assert pads == {"shifted": {"f32"}, "shifted-stored": {"bf16"}}.get(want, set()), (want, pads)
+  pads = set(re.findall(r"stablehlo\.pad .*-> tensor<(3x14xbf16|3x2x10xbf16)>", text))
+  assert ("tensor<3x2x4xf32>" in text) == (want != "shifted-stored"), want
+  expected = {"shifted-stored": {"3x14xbf16"}, "shifted-in-groups": {"3x2x10xbf16"}}
+  assert pads == expected.get(want, set()), (want, pads)
 
 
 def test_a_forced_formulation_is_checked_and_scoped():
@@ -122,6 +124,6 @@ def test_a_forced_formulation_is_checked_and_scoped():
     step = jax.jit(lambda g, s, p: tx.update(g, s, p)[0])
     return step.lower(theta, tx.init(theta), theta).as_text()
 
-  with grouping.forced("shifted"):
+  with grouping.forced("shifted-stored"):
     assert "tensor<3x2x4xf32>" not in lowered()
   assert "tensor<3x2x4xf32>" in lowered()

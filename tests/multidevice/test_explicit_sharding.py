@@ -172,7 +172,7 @@ def test_every_circuit_under_explicit_sharding(name, layout):
 @pytest.mark.parametrize("name", ["chain", "paper"])
 @pytest.mark.parametrize("grouping", sorted(GROUPINGS))
 def test_every_formulation_under_explicit_sharding(grouping, name, layout="2d"):
-  """What the GPU ("shifted") and the TPU ("shifted-stored") compile, traced here:
+  """What the GPU ("shifted-in-groups") and the TPU ("shifted-stored") compile, traced here:
   no communication but one all-gather of the leaf whose shards split groups."""
   _, counts = check_equal_and_placed(name, layout, grouping=grouping)
   assert moved(counts) <= {"all-gather"}, counts
