@@ -73,18 +73,26 @@ def _by_groups(backend: Backend, n: int, t: jax.Array) -> jax.Array:
   return z.reshape(t.shape)
 
 
-def _by_shifts(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
+def _by_position(
+  backend: Backend, n: int, shifted: Callable[[int], jax.Array], position: jax.Array
+) -> jax.Array:
+  """Position ``k``'s output evaluated from the copies shifted by ``j - k``, and
+  selected where ``position == k``."""
   assert backend.columns is not None
-  length = theta.shape[-1]
-  wide = jnp.pad(theta, [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)])
-  shifted = lambda d: prepare(jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1))
-  position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
   out: Optional[jax.Array] = None
   for k in range(n):
     z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
     out = z_k if out is None else jnp.where(position == k, z_k, out)
   assert out is not None
   return out
+
+
+def _by_shifts(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
+  length = theta.shape[-1]
+  wide = jnp.pad(theta, [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)])
+  shifted = lambda d: prepare(jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1))
+  position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
+  return _by_position(backend, n, shifted, position)
 
 
 def _by_shifts_in_groups(backend: Backend, n: int, theta: jax.Array, prepare: Prepare) -> jax.Array:
@@ -94,13 +102,7 @@ def _by_shifts_in_groups(backend: Backend, n: int, theta: jax.Array, prepare: Pr
   view = whole.reshape((*theta.shape[:-1], (length + pad) // n, n))
   wide = jnp.pad(view, [(0, 0)] * (view.ndim - 1) + [(n - 1, n - 1)])
   shifted = lambda d: prepare(jax.lax.slice_in_dim(wide, n - 1 + d, 2 * n - 1 + d, axis=-1))
-  position = jnp.arange(n)
-  out: Optional[jax.Array] = None
-  for k in range(n):
-    z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
-    out = z_k if out is None else jnp.where(position == k, z_k, out)
-  assert out is not None
-  out = out.reshape((*theta.shape[:-1], length + pad))
+  out = _by_position(backend, n, shifted, jnp.arange(n)).reshape(whole.shape)
   return out[..., :length] if pad else out
 
 
