@@ -446,12 +446,8 @@ def device_main(args, argv, parser) -> list[dict]:
   labels = ["adamw", *[o for o in args.opt or opts if o != "adamw"]]
   if unknown := set(labels) - set(opts):
     parser.error(f"unknown --opt {sorted(unknown)}: one of {list(opts)}")
-  given = sys.argv[1:] if argv is None else argv
-  command = shlex.join(["python", "benchmarks/xla_train_step.py", *given])
-  versions = xla_step.versions()
-  header = f"{datetime.date.today()}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
-  print(header, "\n" + command, flush=True)
-  rows, md = [], [header, "", f"`{command}`", "", "Compiler analysis, not timings."]
+  command, versions, md = _preamble(argv, "Compiler analysis, not timings.")
+  rows = []
   for target, dev in devices.items():
     for model in args.model or list(MODELS):
       for batch in args.batch or list(BATCHES):
@@ -470,12 +466,8 @@ def device_main(args, argv, parser) -> list[dict]:
             print(md[-1] + f"  ({row.seconds:.0f} s)", flush=True)
             key = dict(target=target, model=model, batch=batch, dtype=dtype, optimizer=label)
             rows.append(key | row._asdict() | rel)
-  if args.out:
-    with open(args.out + ".json", "w") as f:
-      json.dump(dict(date=str(datetime.date.today()), versions=versions, command=command,
-                     layers=args.layers, rows=rows), f, indent=1)  # fmt: skip
-    with open(args.out + ".md", "w") as f:
-      f.write("\n".join(md) + "\n")
+  _write(args.out, md, dict(date=str(datetime.date.today()), versions=versions, command=command,
+                            layers=args.layers, rows=rows))  # fmt: skip
   return rows
 
 
@@ -503,12 +495,8 @@ def sharded_main(args, argv) -> list[dict]:
   jax.config.update("jax_platforms", "cpu")
   opts = optimizers()
   labels = ["adamw", *[o for o in args.opt or opts if o != "adamw"]]
-  given = sys.argv[1:] if argv is None else argv
-  command = shlex.join(["python", "benchmarks/xla_train_step.py", *given])
-  versions = xla_step.versions()
-  header = f"{datetime.date.today()}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
-  print(header, "\n" + command, flush=True)
-  rows, md = [], [header, "", f"`{command}`", "", "Compiler analysis, not timings; per chip."]
+  command, versions, md = _preamble(argv, "Compiler analysis, not timings; per chip.")
+  rows = []
   for name in args.slice:
     for layout in args.layout or LAYOUTS:
       for sharding in args.sharding or ["auto"]:
@@ -539,12 +527,8 @@ def sharded_main(args, argv) -> list[dict]:
                 key = dict(slice=name, layout=layout, sharding=sharding, model=model,
                            batch=batch, dtype=dtype, optimizer=label)  # fmt: skip
                 rows.append(key | row._asdict() | rel | {"collectives": counts})
-  if args.out:
-    with open(args.out + ".json", "w") as f:
-      json.dump(dict(date=str(datetime.date.today()), versions=versions, command=command,
-                     layers=args.layers, rows=rows), f, indent=1)  # fmt: skip
-    with open(args.out + ".md", "w") as f:
-      f.write("\n".join(md) + "\n")
+  _write(args.out, md, dict(date=str(datetime.date.today()), versions=versions, command=command,
+                            layers=args.layers, rows=rows))  # fmt: skip
   return rows
 
 
@@ -569,14 +553,27 @@ def time_main(args) -> list[dict]:
           md.append(f"| {label} | {value:.2f} | {value / ms['adamw']:.3f} |")
           rows.append(dict(model=model, batch=batch, dtype=dtype, optimizer=label, ms=value))
         print("\n".join(md[-len(ms) - 4 :]), flush=True)
-  if args.out:
-    with open(args.out + ".json", "w") as f:
-      json.dump(
-        dict(header=header, repeats=args.repeats, layers=args.layers, rows=rows), f, indent=1
-      )
-    with open(args.out + ".md", "w") as f:
-      f.write("\n".join(md) + "\n")
+  _write(args.out, md, dict(header=header, repeats=args.repeats, layers=args.layers, rows=rows))
   return rows
+
+
+def _preamble(argv, note: str) -> tuple[str, dict, list[str]]:
+  """The command line as run, the versions, and the start of the markdown (printed)."""
+  given = sys.argv[1:] if argv is None else argv
+  command = shlex.join(["python", "benchmarks/xla_train_step.py", *given])
+  versions = xla_step.versions()
+  header = f"{datetime.date.today()}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
+  print(header, "\n" + command, flush=True)
+  return command, versions, [header, "", f"`{command}`", "", note]
+
+
+def _write(out, md: list[str], payload: dict) -> None:
+  """``<out>.md`` and ``<out>.json``, where ``--out`` is given."""
+  if out:
+    with open(out + ".json", "w") as f:
+      json.dump(payload, f, indent=1)
+    with open(out + ".md", "w") as f:
+      f.write("\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,12 @@
 The batch is split over the mesh's ``data`` axis; every parameter matrix is
 split along its first axis over ``fsdp`` (vectors are replicated), and the
 optimizer state is sharded like the parameters, since ``init`` runs on the
-sharded parameters. XLA inserts the collectives; ``superpose`` adds none when
-each device's slice of a sharded axis is a multiple of ``n_qubits``.
+sharded parameters. XLA inserts the collectives. Sharding a matrix on its
+first axis never splits a circuit (they run along the last axis), so the
+circuits need no communication on any platform. Sharding the last
+axis instead keeps circuits whole where each device's slice of it is a
+multiple of ``n_qubits``; the guide's "Sharded training" says what each
+platform then compiles.
 
 On a CPU-only machine this simulates 8 devices; on a TPU or GPU pod it uses
 the real ones, unchanged; on one accelerator the mesh is 1 x 1 (no sharding,
