@@ -43,8 +43,7 @@ def _axis_names(entry: Any) -> tuple[str, ...]:
 
 def explicit_sharding(x: jax.Array) -> Optional[Any]:
   """``x``'s sharding where its type shards an axis over explicit mesh axes, else ``None``."""
-  typeof = getattr(jax, "typeof", None)  # jax 0.4.36 and later.
-  sharding: Any = getattr(typeof(x), "sharding", None) if typeof is not None else None
+  sharding: Any = getattr(jax.typeof(x), "sharding", None)
   explicit = set(getattr(getattr(sharding, "mesh", None), "explicit_axes", ()))
   if not explicit:
     return None

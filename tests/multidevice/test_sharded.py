@@ -92,7 +92,7 @@ def test_sharded_equals_unsharded(circuit, style, placement):
 # Formulations that read a group's neighbours through padded shifts of the whole
 # last axis: the partitioner cannot tell that the reads stay inside a shard, and
 # exchanges halos (collective-permutes) when that axis is sharded, even where
-# every shard holds whole groups. The TPU compiles "shifted-stored" (issue 40).
+# every shard holds whole groups. The TPU compiles "shifted-stored".
 HALO_EXCHANGING = {"shifted-stored"}
 ALIGNED_LAYOUTS = {  # (mesh shape, names, spec): every shard's last axis a multiple of 4
   "leading": ((8,), ("x",), P("x", None)),  # 64 / 8 rows
