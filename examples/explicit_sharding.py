@@ -74,11 +74,11 @@ def train(mesh):
     return optax.apply_updates(params, updates), state, loss
 
   w_true = jax.random.normal(jax.random.PRNGKey(1), (32, 4))
-  for i in range(201):
+  for i in range(101):
     x = jax.random.normal(jax.random.PRNGKey(100 + i), (256, 32), out_sharding=P("data", None))
     y = jnp.tanh(x @ w_true / np.sqrt(32))
     params, state, loss = step(params, state, x, y)
-    if i % 50 == 0:
+    if i % 25 == 0:
       print(f"step {i:3d}  loss {float(loss):.4f}")
   w, mu = params[0]["w"], optax.tree.get(state, "mu")[0]["w"]
   print(
