@@ -452,11 +452,7 @@ def device_main(args, argv, parser) -> list[dict]:
     for model in args.model or list(MODELS):
       for batch in args.batch or list(BATCHES):
         for dtype in args.dtype or xla_step.DTYPES:
-          title = f"{target}, {model}, {batch}, {dtype}" + (
-            f", {args.layers} layers" if args.layers else ""
-          )
-          print(f"\n{title}", *HEADER, sep="\n", flush=True)
-          md += ["", f"### {title}", "", *HEADER]
+          _section(md, [target, model, batch, dtype], args.layers, HEADER)
           adamw = None
           for label in labels:
             row = analyse(model, opts[label], batch, dev, dtype, args.layers)
@@ -503,11 +499,8 @@ def sharded_main(args, argv) -> list[dict]:
         for model in args.model or list(MODELS):
           for batch in args.batch or ["8x512"]:
             for dtype in args.dtype or ["float32"]:
-              title = f"{name}, {layout}, {sharding}, {model}, {batch}, {dtype}" + (
-                f", {args.layers} layers" if args.layers else ""
-              )
-              print(f"\n{title}", *SHARDED_HEADER, sep="\n", flush=True)
-              md += ["", f"### {title}", "", *SHARDED_HEADER]
+              where = [name, layout, sharding, model, batch, dtype]
+              _section(md, where, args.layers, SHARDED_HEADER)
               base = None
               for label in labels:
                 row, counts = analyse_sharded(
@@ -565,6 +558,13 @@ def _preamble(argv, note: str) -> tuple[str, dict, list[str]]:
   header = f"{datetime.date.today()}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
   print(header, "\n" + command, flush=True)
   return command, versions, [header, "", f"`{command}`", "", note]
+
+
+def _section(md: list[str], where: list[str], layers, header: list[str]) -> None:
+  """Starts one setting's table, printed and in the markdown."""
+  title = ", ".join(where) + (f", {layers} layers" if layers else "")
+  print(f"\n{title}", *header, sep="\n", flush=True)
+  md += ["", f"### {title}", "", *header]
 
 
 def _write(out, md: list[str], payload: dict) -> None:
