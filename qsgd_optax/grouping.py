@@ -17,10 +17,10 @@ which XLA builds different programs:
 * ``"shifted-in-groups"``: the same shifts of the parameters as stored and the
   same selection, made inside the ``(groups, n)`` view (after padding to whole
   groups), where a shift past a group's end reads the padding instead of the
-  next group. A sharded last axis whose shards hold whole
-  groups splits that view along ``groups`` only, so XLA's partitioner sees
-  every read inside a shard; whole-axis shifts it cannot prove are, and it
-  exchanges halos (collective-permutes) with the neighbouring devices.
+  next group. A sharded last axis whose shards hold whole groups splits that
+  view along ``groups`` only, so XLA's partitioner sees every read inside a
+  shard; whole-axis shifts it cannot prove are, and it exchanges halos
+  (collective-permutes) with the neighbouring devices.
 
 The step compiles :data:`PLATFORM_GROUPING`'s formulation for the platform it
 is lowered for (``jax.lax.platform_dependent``). :func:`forced` makes steps
@@ -167,7 +167,9 @@ def grouped(backend: Backend, n: int, t: jax.Array, prepare: Prepare = _identity
   """Evaluates ``backend`` on consecutive groups of ``n`` along the last axis.
 
   A last group shorter than ``n`` is completed with angle 0. Only the last
-  axis is touched, so sharded leading axes keep their sharding.
+  axis is touched, so sharded leading axes keep their sharding; under
+  explicit sharding the groups are evaluated per shard (see
+  ``qsgd_optax._explicit_sharding``).
 
   Args:
     backend: the circuit's evaluation (:func:`qsgd_optax.backends.select`).
