@@ -39,7 +39,7 @@ import numpy as np
 from _results import save
 
 import qsgd_optax
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
 from qsgd_optax.backends import analytic, pauli, statevector
 
 BACKENDS = ("analytic", "pauli", "statevector", "pennylane")
@@ -62,7 +62,7 @@ def measure(n_params, n_qubits, entanglement, repeats, backends=BACKENDS, layers
   key_p, key_g = jax.random.split(jax.random.PRNGKey(n_qubits))
   params = jax.random.uniform(key_p, (n_params,), minval=-2, maxval=2)
   grads = jax.random.normal(key_g, (n_params,))
-  circuit = PerturbationCircuit.build(n_qubits, entanglement, layers)
+  circuit = Gates.build(n_qubits, entanglement, layers)
   terms = pauli.term_count(circuit)
   rows, outs = [], {}
   for backend in backends:
@@ -118,7 +118,7 @@ def _qiskit_aer(circuit):
   n = circuit.n_qubits
   angles = ParameterVector("phi", n)
   qc = QuantumCircuit(n)
-  for gate in circuit.gates():
+  for gate in circuit.sequence():
     if gate.name == "H":
       qc.h(gate.wires[0])
     elif gate.name == "RY":
@@ -150,7 +150,7 @@ def _lightning(circuit):
 
   @qml.qnode(qml.device("lightning.qubit", wires=n), diff_method=None)
   def qnode(phi):
-    apply_gates(circuit.gates(), [phi[:, j] for j in range(n)])
+    apply_gates(circuit.sequence(), [phi[:, j] for j in range(n)])
     return [qml.expval(qml.PauliZ(i)) for i in range(n)]
 
   return lambda theta: np.stack(qnode(np.pi * np.asarray(theta, np.float64)), -1)
@@ -211,7 +211,7 @@ def anchors(n_params, repeats, circuits):
 
 def _pattern(circuit):
   for ent in (None, "chain", "ring"):
-    if PerturbationCircuit.build(circuit.n_qubits, ent, circuit.layers) == circuit:
+    if Gates.build(circuit.n_qubits, ent, circuit.layers) == circuit:
       return str(ent)
   return "custom"
 
@@ -223,7 +223,7 @@ def threshold(n_params, repeats, max_terms):
     (n, ent, layers) for layers in (2, 3, 4) for ent in ("chain", "ring") for n in range(2, 9)
   ]
   for n, ent, layers in configs:
-    circuit = PerturbationCircuit.build(n, ent, layers)
+    circuit = Gates.build(n, ent, layers)
     terms = pauli.term_count(circuit)
     if terms is None or terms > max_terms:
       continue
@@ -313,7 +313,7 @@ def write_extra(args):
   """--anchors / --threshold: their own result files."""
   meta = machine()
   if args.anchors:
-    circuits = [PerturbationCircuit.build(4, ent, layers) for ent, layers in HEADLINE]
+    circuits = [Gates.build(4, ent, layers) for ent, layers in HEADLINE]
     rows = anchors(args.anchor_params, args.repeats, circuits)
     md = (
       f"Machine: {meta}\n\n" + table(rows) + "\n\n*reference: the analytic backend, or "

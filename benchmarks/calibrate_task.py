@@ -1,7 +1,7 @@
 """Calibrates the ``ordered`` synthetic task: Adam's learning curve per setting.
 
 Trains the paper's classifier with plain Adam (the paper's settings, 3 paired
-seeds) on :func:`qsgd_optax.experiments.tasks.ordered_topics` for each
+seeds) on :func:`study.tasks.ordered_topics` for each
 generator setting given, and reports per seed the first epoch at 90% test
 accuracy, the peak and the final accuracy. The target: 90% first reached
 around epoch 7, about 91-92% at the end of 10+ epochs, as the paper's Adam
@@ -21,8 +21,8 @@ import numpy as np
 from _results import save
 
 from qsgd_optax import experiments
-from qsgd_optax.experiments import tasks
-from qsgd_optax.experiments.classification import epochs_to
+from study import tasks
+from study.classification import epochs_to
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
 from qsgd_optax.backends import analytic, pauli
 
 N_QUBITS = 4
@@ -40,7 +40,7 @@ N_QUBITS = 4
 def chain_one_layer(columns):
   z = [-analytic.sinpi(c) for c in columns]
   out = []
-  for parity in PerturbationCircuit.build(N_QUBITS, "chain").parity_sets():
+  for parity in Gates.build(N_QUBITS, "chain").parity_sets():
     prod = z[parity[0]]
     for j in parity[1:]:
       prod = prod * z[j]
@@ -49,7 +49,7 @@ def chain_one_layer(columns):
 
 
 def paper_circuit(columns):
-  compiled = pauli.compile_circuit(PerturbationCircuit.build(N_QUBITS, "chain", 2))
+  compiled = pauli.compile_circuit(Gates.build(N_QUBITS, "chain", 2))
   return pauli.evaluate_columns(compiled, columns)
 
 

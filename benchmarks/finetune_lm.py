@@ -36,9 +36,9 @@ from _results import save
 from flax import nnx
 from tqdm import tqdm
 
-from qsgd_optax.experiments import optimizer
-from qsgd_optax.experiments.tasks import arithmetic_problems
-from qsgd_optax.nn.transformer import CausalLM
+from qsgd_optax._src.transformer import CausalLM
+from study import optimizer
+from study.tasks import arithmetic_problems
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LEN = 96

@@ -1,7 +1,7 @@
 """Why qsgd barely changes training: the mechanism study.
 
 For each task, from the same init, data order and dropout keys per seed,
-trains every variant beside Adam (see :mod:`qsgd_optax.experiments.mechanism`)
+trains every variant beside Adam (see :mod:`study.mechanism`)
 and records per epoch the relative parameter distance to Adam's trajectory,
 the per-step relative update change at Adam's parameters, and test accuracy.
 Variants: qsgd at lambda 0.1/0.5/1.0 with placements gradient and update,
@@ -28,8 +28,8 @@ import numpy as np
 from _results import save
 from tqdm import tqdm
 
-from qsgd_optax.experiments import ClassificationSetup
-from qsgd_optax.experiments import mechanism as mech
+from study import ClassificationSetup
+from study import mechanism as mech
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = [

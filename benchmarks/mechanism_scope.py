@@ -6,7 +6,7 @@ divided and multiplied by 3, dropout 0, twice the width. (The base already has
 no weight decay, so "weight decay 0" is the base cell.) Each cell trains Adam
 and, beside it from the same init, data order and dropout keys, the noise
 floor, ``qsgd-0.5``, ``qsgd-0.5-direction`` and ``rand-0.5``
-(:func:`qsgd_optax.experiments.mechanism.trace`). The base cell's runs are read
+(:func:`study.mechanism.trace`). The base cell's runs are read
 from ``benchmarks/results/mechanism-cpu-digits.json`` (the same set-up, seeds and
 code; ``--base-from ""`` trains it again).
 
@@ -40,9 +40,9 @@ from _results import save
 from mechanism import spread
 from tqdm import tqdm
 
-from qsgd_optax.experiments import ClassificationSetup
-from qsgd_optax.experiments import mechanism as mech
-from qsgd_optax.experiments.classification import min_detectable_effect
+from study import ClassificationSetup
+from study import mechanism as mech
+from study.classification import min_detectable_effect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ["floor", "qsgd-0.5", "qsgd-0.5-direction", "rand-0.5"]

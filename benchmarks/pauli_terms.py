@@ -19,14 +19,14 @@ import time
 
 from _results import save
 
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
 from qsgd_optax.backends import PAULI_MAX_TERMS, pauli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def count(n_qubits, entanglement, layers, max_terms):
-  circuit = PerturbationCircuit.build(n_qubits, entanglement, layers)
+  circuit = Gates.build(n_qubits, entanglement, layers)
   start = time.perf_counter()
   terms = pauli.term_count(circuit, max_terms=max_terms)
   seconds = time.perf_counter() - start

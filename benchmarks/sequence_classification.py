@@ -2,7 +2,7 @@
 
 Trains the paper's classifier (embedding 64, 4 heads, FFN 128, 2 layers,
 dropout 0.1, batch 32, lr 1e-3, betas 0.9/0.999, eps 1e-8, no weight decay)
-on a task of :mod:`qsgd_optax.experiments.tasks` (``ordered``: synthetic and
+on a task of :mod:`study.tasks` (``ordered``: synthetic and
 calibrated, the default; ``topics``: the v0.1 task; ``digits``: real data)
 with plain Adam (the paper's baseline), ``qsgd`` at lambda 0.1 and 0.5 with
 the placements gradient, update and direction, and controls: the noise
@@ -30,8 +30,8 @@ from _results import save
 from tqdm import tqdm
 
 from qsgd_optax import experiments
-from qsgd_optax.experiments import tasks
-from qsgd_optax.experiments.mechanism import matched_noise_eta
+from study import tasks
+from study.mechanism import matched_noise_eta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPTIMIZERS = [

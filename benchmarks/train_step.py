@@ -27,10 +27,10 @@ from _results import save
 from _timing import interleaved
 from flax import nnx
 
-from qsgd_optax.experiments import optimizer
-from qsgd_optax.experiments.tasks import topic_sequences
-from qsgd_optax.nn.attention import ScoreCircuit
-from qsgd_optax.nn.transformer import TransformerClassifier
+from qsgd_optax._src.attention import ScoreCircuit
+from qsgd_optax._src.transformer import TransformerClassifier
+from study import optimizer
+from study.tasks import topic_sequences
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = {

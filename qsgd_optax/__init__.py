@@ -1,24 +1,31 @@
 """qsgd-optax: Superpositional Gradient Descent as an Optax transformation.
 
-The optimizer core lives in this package: the circuit's gates
-(:mod:`~qsgd_optax.circuit`), ways to evaluate them
-(:mod:`~qsgd_optax.backends`), the :class:`Circuit` value and the modulation
-it gives (:mod:`~qsgd_optax.modulation`), the transformation
-(:mod:`~qsgd_optax.superpose`), the optimizer alias
-(:mod:`~qsgd_optax.alias`) and a diagnostic (:mod:`~qsgd_optax.diagnostics`).
-The paper's models are in :mod:`qsgd_optax.nn` and its experiments in
-:mod:`qsgd_optax.experiments`; importing ``qsgd_optax`` imports neither (nor PennyLane).
+Everything users call is here: the optimizer (:func:`qsgd`, its direction
+part :func:`scale_by_qsgd`, and the perturbation alone, :func:`superpose`),
+the circuit they take (:class:`Circuit`, whose :attr:`~Circuit.gates` are a
+:class:`Gates`), the modulation it gives (:func:`modulation`,
+:func:`expectations`), a diagnostic (:func:`update_change`) and a drawing
+(:func:`draw`). The ways to evaluate a circuit are in
+:mod:`qsgd_optax.backends`; the formulations of the grouped evaluation, for
+measurement, in :mod:`qsgd_optax.grouping`; the paper's quantum-attention
+layer in :mod:`qsgd_optax.nn` (needs Flax). The implementation lives in
+private modules (``qsgd_optax._src``). Importing ``qsgd_optax`` imports
+neither Flax nor PennyLane.
 
 References:
   Pamuk et al., `Superpositional Gradient Descent
   <https://arxiv.org/abs/2511.01918>`_, 2025.
 """
 
-from qsgd_optax.alias import PLACEMENTS, ScaleByQSGDState, qsgd, scale_by_qsgd
-from qsgd_optax.circuit import Gate, PerturbationCircuit, entangling_pairs
-from qsgd_optax.drawing import draw
-from qsgd_optax.modulation import Circuit
-from qsgd_optax.superpose import SuperposeState, superpose
+from qsgd_optax import backends
+from qsgd_optax._src import moved
+from qsgd_optax._src.alias import PLACEMENTS, ScaleByQSGDState, qsgd, scale_by_qsgd
+from qsgd_optax._src.circuit import Circuit
+from qsgd_optax._src.diagnostics import UpdateChange, relative_change, update_change
+from qsgd_optax._src.drawing import draw
+from qsgd_optax._src.gates import Gate, Gates, entangling_pairs
+from qsgd_optax._src.modulation import expectations, modulation
+from qsgd_optax._src.superpose import SuperposeState, superpose
 
 __version__ = "0.7.0"
 
@@ -26,12 +33,21 @@ __all__ = [
   "PLACEMENTS",
   "Circuit",
   "Gate",
-  "PerturbationCircuit",
+  "Gates",
   "ScaleByQSGDState",
   "SuperposeState",
+  "UpdateChange",
+  "backends",
   "draw",
   "entangling_pairs",
+  "expectations",
+  "modulation",
   "qsgd",
+  "relative_change",
   "scale_by_qsgd",
   "superpose",
+  "update_change",
 ]
+
+__getattr__ = moved.renamed_attribute
+moved.install()

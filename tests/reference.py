@@ -113,7 +113,7 @@ def reduced(x):
 
 def modulate_tree(grads, params, weight, circuit, coverage="all"):
   """:func:`modulate` on every leaf of dicts of gradients and parameters, for
-  a ``PerturbationCircuit``."""
+  a ``Gates``."""
   return {
     k: modulate(
       np.asarray(grads[k], np.float64),

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import reference
 
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
 from qsgd_optax.backends.analytic import cospi, expectations, reduce_turns, sincospi, sinpi
 
-CLOSED = [c for c in reference.CONFIGS if PerturbationCircuit.build(*c).has_closed_form]
+CLOSED = [c for c in reference.CONFIGS if Gates.build(*c).has_closed_form]
 
 
 def test_sinpi_float32_accuracy():
@@ -79,7 +79,7 @@ def test_reduce_turns_non_finite_is_zero():
 @pytest.mark.parametrize("config", CLOSED, ids=reference.config_id)
 @pytest.mark.parametrize("seed", range(3))
 def test_matches_dense_reference(config, seed):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   n = circuit.n_qubits
   theta = np.random.default_rng(seed).uniform(-1, 1, (6, n)).astype(np.float32)
   got = jax.jit(lambda t: expectations(circuit, t))(jnp.asarray(theta))
@@ -88,7 +88,7 @@ def test_matches_dense_reference(config, seed):
 
 
 def test_matches_dense_reference_float64(x64):
-  circuit = PerturbationCircuit.build(4, "ring")
+  circuit = Gates.build(4, "ring")
   theta = np.random.default_rng(1).uniform(-1, 1, (5, 4))
   got = expectations(circuit, jnp.asarray(theta))
   assert got.dtype == jnp.float64
@@ -98,4 +98,4 @@ def test_matches_dense_reference_float64(x64):
 
 def test_rejects_circuit_without_closed_form():
   with pytest.raises(ValueError, match="closed form"):
-    expectations(PerturbationCircuit.build(3, "chain", 2), jnp.zeros((1, 3)))
+    expectations(Gates.build(3, "chain", 2), jnp.zeros((1, 3)))

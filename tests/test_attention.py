@@ -5,7 +5,7 @@ import pytest
 from flax import nnx
 from jaxprs import HIGHEST, dot_generals, inexact_dots
 
-from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
+from qsgd_optax._src.attention import MultiHeadAttention, ScoreCircuit
 
 COMPARED = ["analytic", "statevector", "pennylane"]  # Pennylane is the reference.
 CIRCUITS = [

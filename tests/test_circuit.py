@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import reference
 
-from qsgd_optax import PerturbationCircuit, entangling_pairs
+from qsgd_optax import Gates, entangling_pairs
 
 
 def test_patterns():
@@ -29,7 +29,7 @@ def test_bad_patterns(bad, error):
 
 
 def test_gate_list():
-  gates = PerturbationCircuit.build(2, "chain", layers=2).gates()
+  gates = Gates.build(2, "chain", layers=2).sequence()
   names = [(g.name, g.wires, g.param) for g in gates]
   layer = [
     ("RY", (0,), 0),
@@ -51,7 +51,7 @@ def test_gate_list():
   ],
 )
 def test_parity_sets(n, ent, expected):
-  assert PerturbationCircuit.build(n, ent).parity_sets() == expected
+  assert Gates.build(n, ent).parity_sets() == expected
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -60,7 +60,7 @@ def test_parity_sets_match_dense_simulation(seed):
   rng = np.random.default_rng(seed)
   n = int(rng.integers(2, 6))
   pairs = [tuple(rng.choice(n, 2, replace=False)) for _ in range(rng.integers(1, 7))]
-  circuit = PerturbationCircuit.build(n, pairs)
+  circuit = Gates.build(n, pairs)
   theta = rng.uniform(-2, 2, n)
   z = reference.expectations(n, circuit.cnots, 1, theta)
   closed = [np.prod(-np.sin(np.pi * theta[list(s)])) for s in circuit.parity_sets()]
@@ -68,6 +68,6 @@ def test_parity_sets_match_dense_simulation(seed):
 
 
 def test_closed_form_flags():
-  assert PerturbationCircuit.build(4, None, 3).has_closed_form
-  assert PerturbationCircuit.build(4, "ring", 1).has_closed_form
-  assert not PerturbationCircuit.build(4, "chain", 2).has_closed_form
+  assert Gates.build(4, None, 3).has_closed_form
+  assert Gates.build(4, "ring", 1).has_closed_form
+  assert not Gates.build(4, "chain", 2).has_closed_form

@@ -5,7 +5,7 @@ import optax
 import pytest
 
 import qsgd_optax
-from qsgd_optax.diagnostics import update_change
+from qsgd_optax._src.diagnostics import update_change
 
 
 def problem():

@@ -7,7 +7,8 @@ import optax
 import pytest
 import reference
 
-from qsgd_optax import Circuit, PerturbationCircuit, modulation, superpose
+from qsgd_optax import Circuit, Gates, superpose
+from qsgd_optax._src import circuit as circuit_module
 from qsgd_optax.backends import auto_backend, pauli, pennylane, select, statevector
 from qsgd_optax.backends.analytic import reduce_turns
 
@@ -80,7 +81,7 @@ def test_cnot_table_is_cnot_conjugation():
 
 @pytest.mark.parametrize("config", grid(), ids=config_id)
 def test_compiled_form_matches_dense_reference(config):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   compiled = pauli.compile_circuit(circuit, max_terms=1 << 20)
   theta = np.random.default_rng(circuit.n_qubits * 7 + circuit.layers).uniform(
     -1, 1, (3, circuit.n_qubits)
@@ -92,17 +93,17 @@ def test_compiled_form_matches_dense_reference(config):
 
 @pytest.mark.parametrize("n", range(2, 9))
 def test_term_counts(n):
-  assert pauli.term_count(PerturbationCircuit.build(n, "chain", 2)) == 2 ** (n + 1) - 2
-  assert pauli.term_count(PerturbationCircuit.build(n, "chain", 1)) == n
-  assert pauli.term_count(PerturbationCircuit.build(n, "ring", 1)) == n
+  assert pauli.term_count(Gates.build(n, "chain", 2)) == 2 ** (n + 1) - 2
+  assert pauli.term_count(Gates.build(n, "chain", 1)) == n
+  assert pauli.term_count(Gates.build(n, "ring", 1)) == n
   # Without CNOTs every qubit is alone: the same count per qubit.
   for layers in (1, 2, 3):
-    one = pauli.term_count(PerturbationCircuit.build(1, None, layers))
-    assert pauli.term_count(PerturbationCircuit.build(n, None, layers)) == n * one
+    one = pauli.term_count(Gates.build(1, None, layers))
+    assert pauli.term_count(Gates.build(n, None, layers)) == n * one
 
 
 def test_term_limit():
-  circuit = PerturbationCircuit.build(5, "ring", 3)
+  circuit = Gates.build(5, "ring", 3)
   assert pauli.term_count(circuit, max_terms=100) is None
   with pytest.raises(pauli.TermLimitError, match="100"):
     pauli.compile_circuit(circuit, max_terms=100)
@@ -114,11 +115,11 @@ def test_deep_circuits_are_refused_not_wrapped():
   # CNOTs that cancel keep the terms few (thousands) while the coefficients
   # grow as fast as in any circuit: the overflow comes in a fraction of a
   # second (the 2-qubit chain gets there only past ~8M terms, minutes of numpy).
-  deep = PerturbationCircuit.build(2, [(0, 1), (0, 1)], 130)
+  deep = Gates.build(2, [(0, 1), (0, 1)], 130)
   with pytest.raises(pauli.TermLimitError, match="overflow"):
     pauli.compile_circuit(deep, max_terms=10**7)
   assert auto_backend(deep) == "statevector"
-  assert auto_backend(PerturbationCircuit.build(2, "chain", 130)) == "statevector"
+  assert auto_backend(Gates.build(2, "chain", 130)) == "statevector"
   exps = np.zeros((1, 2, 2), np.uint8)
   exps[0, 0, 0] = 255
   with pytest.raises(pauli.TermLimitError, match="254"):
@@ -146,7 +147,7 @@ def jitted(circuit):
 
 @pytest.mark.parametrize("config", JNP_CONFIGS, ids=config_id)
 def test_float32_matches_references(config):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   n = circuit.n_qubits
   theta = angles(n, 6, n)
   got = np.asarray(jitted(circuit)(jnp.asarray(theta)))
@@ -159,7 +160,7 @@ def test_float32_matches_references(config):
 
 @pytest.mark.parametrize("config", [(3, "ring", 2), (4, CUSTOM[4], 2)], ids=config_id)
 def test_matches_pennylane(config):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   n = circuit.n_qubits
   theta = angles(n + 1, 3, n)
   t = reduce_turns(jnp.asarray(theta))
@@ -172,7 +173,7 @@ def test_matches_pennylane(config):
   "config", [(3, "ring", 3), (4, "chain", 2), (6, CUSTOM[6], 2)], ids=config_id
 )
 def test_float64(config, x64):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   n = circuit.n_qubits
   theta = angles(2 * n, 5, n, np.float64)
   got = np.asarray(
@@ -183,7 +184,7 @@ def test_float64(config, x64):
 
 
 def test_batch_shapes():
-  circuit = PerturbationCircuit.build(3, "chain", 2)
+  circuit = Gates.build(3, "chain", 2)
   theta = np.random.default_rng(0).uniform(-1, 1, (2, 5, 3)).astype(np.float32)
   got = pauli.expectations(circuit, jnp.asarray(theta))
   assert got.shape == theta.shape
@@ -212,7 +213,7 @@ def tree(seed, dtype, scale=3.0):
 @pytest.mark.parametrize("coverage", ["all", "leading"])
 def test_superpose_matches_reference(dtype, tol, coverage):
   n, ent, layers = 4, "chain", 2  # The paper's circuit.
-  circuit = PerturbationCircuit.build(n, ent, layers)
+  circuit = Gates.build(n, ent, layers)
   params, grads = tree(3, dtype)
   tx = superpose(0.7, Circuit(n, ent, layers, coverage=coverage, backend="pauli"))
   out, _ = jax.jit(tx.update)(grads, tx.init(params), params)
@@ -243,7 +244,7 @@ def test_non_finite_parameters_do_not_spread():
   tx = superpose(1.0, Circuit(n, "chain", 2, backend="pauli"))
   out, _ = jax.jit(tx.update)(jnp.ones(8), tx.init(theta), theta)
   assert np.all(np.isfinite(out))
-  circuit = PerturbationCircuit.build(n, "chain", 2)
+  circuit = Gates.build(n, "chain", 2)
   want = reference.modulate(np.ones(8), reference.reduced(theta), 1.0, n, circuit.cnots, 2)
   np.testing.assert_allclose(out, want, atol=1e-6)
   # A product circuit gives a zero modulation for them.
@@ -269,18 +270,18 @@ def test_optimizer_step_matches_statevector():
 
 
 def test_auto_backend():
-  assert auto_backend(PerturbationCircuit.build(4, None, 3)) == "analytic"
-  assert auto_backend(PerturbationCircuit.build(4, "ring", 1)) == "analytic"
-  assert auto_backend(PerturbationCircuit.build(4, "chain", 2)) == "pauli"
-  assert auto_backend(PerturbationCircuit.build(12, "ring", 3)) == "statevector"
-  assert auto_backend(PerturbationCircuit.build(24, "chain", 2)) == "statevector"
+  assert auto_backend(Gates.build(4, None, 3)) == "analytic"
+  assert auto_backend(Gates.build(4, "ring", 1)) == "analytic"
+  assert auto_backend(Gates.build(4, "chain", 2)) == "pauli"
+  assert auto_backend(Gates.build(12, "ring", 3)) == "statevector"
+  assert auto_backend(Gates.build(24, "chain", 2)) == "statevector"
 
 
 def test_select_pauli_fails_at_build_time(monkeypatch):
   monkeypatch.setattr(pauli, "MAX_TERMS", 50)
-  modulation._evaluation.cache_clear()  # A Circuit's backend is built once per process.
+  circuit_module._evaluation.cache_clear()  # A Circuit's backend is built once per process.
   with pytest.raises(pauli.TermLimitError):
-    select(PerturbationCircuit.build(4, "ring", 3), "pauli")
+    select(Gates.build(4, "ring", 3), "pauli")
   with pytest.raises(pauli.TermLimitError):
     superpose(0.5, Circuit(4, "ring", 3, backend="pauli"))
 
@@ -288,7 +289,7 @@ def test_select_pauli_fails_at_build_time(monkeypatch):
 def test_no_qubit_limit_for_small_forms():
   """24 qubits are out of the dense simulators' reach, not of a small form:
   a one-layer chain has <Z_i> = prod_{j <= i} (-sin(pi t_j)), 24 terms."""
-  circuit = PerturbationCircuit.build(24, "chain", 1)
+  circuit = Gates.build(24, "chain", 1)
   theta = np.random.default_rng(5).uniform(-1, 1, (2, 24)).astype(np.float32)
   got = pauli.expectations(circuit, jnp.asarray(theta))
   want = np.cumprod(-np.sin(np.pi * theta.astype(np.float64)), axis=-1)

@@ -8,7 +8,7 @@ import pytest
 import reference
 from optional import pennylane_or_skip
 
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
 from qsgd_optax.backends import pennylane as pennylane_backend
 
 pennylane_or_skip(module=True)
@@ -17,7 +17,7 @@ import pennylane as qml  # noqa: E402
 
 @pytest.mark.parametrize("config", reference.CONFIGS, ids=reference.config_id)
 def test_matches_dense_reference(config):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   n = circuit.n_qubits
   theta = np.random.default_rng(n + 10).uniform(-1, 1, (4, n)).astype(np.float32)
   got = jax.jit(lambda t: pennylane_backend.expectations(circuit, t))(theta)

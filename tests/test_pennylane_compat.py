@@ -14,7 +14,7 @@ import pytest
 from optional import pennylane_or_skip
 
 import qsgd_optax
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
 from qsgd_optax.backends import pennylane as pennylane_backend
 from qsgd_optax.backends import select
 
@@ -79,7 +79,7 @@ def test_a_pennylane_that_cannot_run_names_both_versions(monkeypatch, fresh_prob
   pl = importlib.metadata.version("pennylane")
   pennylane_backend._runs_under_jit.cache_clear()  # Probed again, with the name gone.
   with pytest.raises(ImportError, match=rf"PennyLane {pl} does not run with jax {jax.__version__}"):
-    select(PerturbationCircuit.build(2), "pennylane")
+    select(Gates.build(2), "pennylane")
 
 
 def custom_qnode():
@@ -97,7 +97,7 @@ def custom_qnode():
 
 def test_no_warning_from_quantum_attention_on_pennylane():
   pennylane_or_skip()
-  from qsgd_optax.nn.attention import ScoreCircuit
+  from qsgd_optax._src.attention import ScoreCircuit
 
   circuit = ScoreCircuit.build(n_qubits=2, depth=1, backend="pennylane")
   theta = phi = jnp.full((1, 2), 0.3)

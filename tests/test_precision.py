@@ -13,7 +13,7 @@ import pytest
 from jaxprs import low_precision_dots
 from optional import pennylane_or_skip
 
-from qsgd_optax import Circuit, PerturbationCircuit, qsgd
+from qsgd_optax import Circuit, Gates, qsgd
 from qsgd_optax.backends import select
 
 
@@ -33,7 +33,7 @@ def _cases():
   """Every (backend, circuit, batch) that can run: the analytic backend only
   for circuits with a closed form, PennyLane's (vmapped, never chunked) small."""
   for config in CIRCUITS:
-    circuit = PerturbationCircuit.build(*config)
+    circuit = Gates.build(*config)
     for backend in BACKENDS:
       if backend == "analytic" and not circuit.has_closed_form:
         continue
@@ -45,7 +45,7 @@ def _cases():
 
 @pytest.mark.parametrize(("backend", "config", "batch"), list(_cases()))
 def test_backend_contractions_ask_for_highest(backend, config, batch):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   if backend == "pennylane":
     pennylane_or_skip()
   expval = select(circuit, backend).expectations

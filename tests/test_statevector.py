@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import reference
 
-from qsgd_optax import PerturbationCircuit
+from qsgd_optax import Gates
+from qsgd_optax._src.gates import Gate
 from qsgd_optax.backends import statevector
-from qsgd_optax.circuit import Gate
 
 
 @pytest.mark.parametrize("config", reference.CONFIGS, ids=reference.config_id)
 def test_matches_dense_reference(config):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   n = circuit.n_qubits
   theta = np.random.default_rng(n).uniform(-1, 1, (5, n)).astype(np.float32)
   got = jax.jit(lambda t: statevector.expectations(circuit, t))(theta)
@@ -20,7 +20,7 @@ def test_matches_dense_reference(config):
 
 
 def test_float64(x64):
-  circuit = PerturbationCircuit.build(3, "chain", 2)
+  circuit = Gates.build(3, "chain", 2)
   theta = np.random.default_rng(0).uniform(-1, 1, (4, 3))
   got = statevector.expectations(circuit, jnp.asarray(theta))
   assert got.dtype == jnp.float64
@@ -57,7 +57,7 @@ def test_any_gate_list():
 
 
 def test_chunked_equals_unchunked(monkeypatch):
-  circuit = PerturbationCircuit.build(5, "ring", 2)
+  circuit = Gates.build(5, "ring", 2)
   theta = jax.random.uniform(jax.random.PRNGKey(0), (3, 7, 5), minval=-1)
   whole = statevector.expectations(circuit, theta)
   monkeypatch.setattr(statevector, "_CHUNK_AMPLITUDES", 64)  # 2 circuits.

@@ -5,7 +5,7 @@ import optax
 import pytest
 import reference
 
-from qsgd_optax import Circuit, PerturbationCircuit, SuperposeState, superpose
+from qsgd_optax import Circuit, Gates, SuperposeState, superpose
 from qsgd_optax.backends import statevector
 
 BACKENDS = ["analytic", "statevector", "pennylane"]
@@ -13,7 +13,7 @@ SHAPES = {"scalar": (), "vec": (5,), "mat": (3, 7), "cube": (2, 3, 4), "exact": 
 
 
 def supported(backend, config):
-  return backend != "analytic" or PerturbationCircuit.build(*config).has_closed_form
+  return backend != "analytic" or Gates.build(*config).has_closed_form
 
 
 def random_tree(seed, dtype=jnp.float32, shapes=SHAPES, scale=2.0):
@@ -32,7 +32,7 @@ def run(tx, grads, params, steps=1):
 
 
 def expected(grads, params, weight, config, coverage="all"):
-  circuit = PerturbationCircuit.build(*config)
+  circuit = Gates.build(*config)
   return reference.modulate_tree(grads, params, weight, circuit, coverage)
 
 

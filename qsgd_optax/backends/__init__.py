@@ -21,8 +21,8 @@ from typing import NamedTuple, Optional
 
 import jax
 
+from qsgd_optax._src.gates import Gates
 from qsgd_optax.backends import analytic, pauli, pennylane, statevector
-from qsgd_optax.circuit import PerturbationCircuit
 
 BACKENDS = ("auto", "analytic", "pauli", "statevector", "pennylane")
 
@@ -36,15 +36,15 @@ PAULI_MAX_TERMS = 2048
 
 
 @functools.lru_cache(maxsize=128)
-def auto_backend(circuit: PerturbationCircuit) -> str:
+def auto_backend(circuit: Gates) -> str:
   """The backend ``"auto"`` picks for ``circuit``: ``"analytic"`` where it has
   a closed form, else ``"pauli"`` up to :data:`PAULI_MAX_TERMS` terms, else
   ``"statevector"``.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends import auto_backend
-    >>> auto_backend(PerturbationCircuit.build(4, "chain", layers=2))
+    >>> auto_backend(Gates.build(4, "chain", layers=2))
     'pauli'
   """
   if circuit.has_closed_form:
@@ -68,9 +68,9 @@ class Backend(NamedTuple):
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends import select
-    >>> b = select(PerturbationCircuit.build(2), "analytic")
+    >>> b = select(Gates.build(2), "analytic")
     >>> b.elementwise, b.columns is None
     (True, True)
     >>> b.expectations(jnp.full((3, 2), 0.25)).round(4)
@@ -84,7 +84,7 @@ class Backend(NamedTuple):
   columns: Optional[Columns] = None
 
 
-def _analytic(circuit: PerturbationCircuit) -> Backend:
+def _analytic(circuit: Gates) -> Backend:
   if not circuit.has_closed_form:
     raise ValueError(
       "backend='analytic' has a closed form only for layers=1 or "
@@ -95,7 +95,7 @@ def _analytic(circuit: PerturbationCircuit) -> Backend:
   return Backend(lambda t: analytic.expectations(circuit, t), circuit.is_product, columns)
 
 
-def _pauli(circuit: PerturbationCircuit) -> Backend:
+def _pauli(circuit: Gates) -> Backend:
   try:  # Fails here, not inside jit.
     compiled = pauli.compile_circuit(circuit)
   except pauli.TermLimitError as e:
@@ -109,18 +109,18 @@ def _pauli(circuit: PerturbationCircuit) -> Backend:
   )
 
 
-def _statevector(circuit: PerturbationCircuit) -> Backend:
+def _statevector(circuit: Gates) -> Backend:
   statevector.check_qubits(circuit.n_qubits)
   return Backend(lambda t: statevector.expectations(circuit, t))
 
 
-def _pennylane(circuit: PerturbationCircuit) -> Backend:
+def _pennylane(circuit: Gates) -> Backend:
   statevector.check_qubits(circuit.n_qubits)
   pennylane.check_installed()
   return Backend(lambda t: pennylane.expectations(circuit, t))
 
 
-_BUILDERS: dict[str, Callable[[PerturbationCircuit], Backend]] = {
+_BUILDERS: dict[str, Callable[[Gates], Backend]] = {
   "analytic": _analytic,
   "pauli": _pauli,
   "statevector": _statevector,
@@ -129,7 +129,7 @@ _BUILDERS: dict[str, Callable[[PerturbationCircuit], Backend]] = {
 
 
 def select(
-  circuit: PerturbationCircuit,
+  circuit: Gates,
   backend: str = "auto",
   custom: Optional[Callable[[jax.Array], object]] = None,
 ) -> Backend:
@@ -150,9 +150,9 @@ def select(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends import select
-    >>> select(PerturbationCircuit.build(2), "analytic").expectations(jnp.array([0.5, 0.0]))
+    >>> select(Gates.build(2), "analytic").expectations(jnp.array([0.5, 0.0]))
     Array([-1., -0.], dtype=float32)
   """
   if custom is not None:

@@ -3,7 +3,7 @@
 With one rotation layer the state before the CNOTs is a product state with
 ``<Z_j> = -sin(pi * t_j)``, and the CNOT network maps each measured ``Z_i`` to
 a Z-string over a parity set ``S_i`` (see
-:meth:`qsgd_optax.PerturbationCircuit.parity_sets`), so
+:meth:`qsgd_optax.Gates.parity_sets`), so
 
     <Z_i> = prod_{j in S_i} (-sin(pi * t_j)).
 
@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import DTypeLike
 
-from qsgd_optax.circuit import PerturbationCircuit
+from qsgd_optax._src.gates import Gates
 
 # Odd minimax-style polynomial: sin(pi t) ~= t * P(t^2) on |t| <= 1/2, relative
 # error 5.3e-9 in exact arithmetic, 1.9e-7 (1.6 ulp) evaluated in float32.
@@ -164,7 +164,7 @@ def cospi(t: jax.Array) -> jax.Array:
   return sincospi(t)[1]
 
 
-def _product_expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+def _product_expectations(circuit: Gates, t: jax.Array) -> jax.Array:
   """<Z> of a circuit without CNOTs, elementwise over any shape."""
   if circuit.layers == 1:
     return -sinpi(t)
@@ -177,7 +177,7 @@ def _product_expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Arr
   return z
 
 
-def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+def expectations(circuit: Gates, t: jax.Array) -> jax.Array:
   """``<Z_i>`` of ``circuit`` at angles ``pi * t``, in closed form.
 
   Args:
@@ -191,9 +191,9 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.analytic import expectations
-    >>> expectations(PerturbationCircuit.build(2, "chain"),
+    >>> expectations(Gates.build(2, "chain"),
     ...              jnp.array([0.5, 0.5]))
     Array([-1.,  1.], dtype=float32)
   """
@@ -209,13 +209,11 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
   return jnp.stack(expectation_columns(circuit, columns), axis=-1)
 
 
-def expectation_columns(
-  circuit: PerturbationCircuit, columns: Sequence[jax.Array]
-) -> list[jax.Array]:
+def expectation_columns(circuit: Gates, columns: Sequence[jax.Array]) -> list[jax.Array]:
   """The one-layer entangled closed form on one array of angles per qubit.
 
   ``<Z_i>`` is the product of ``-sin(pi * t_j)`` over the parity set ``S_i``
-  (:meth:`~qsgd_optax.PerturbationCircuit.parity_sets`).
+  (:meth:`~qsgd_optax.Gates.parity_sets`).
 
   Args:
     circuit: the circuit, with one rotation layer.
@@ -227,9 +225,9 @@ def expectation_columns(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.analytic import expectation_columns
-    >>> c = PerturbationCircuit.build(2, "chain")
+    >>> c = Gates.build(2, "chain")
     >>> expectation_columns(c, [jnp.array([0.5, 0.5]), jnp.array([0.5, 0.0])])
     [Array([-1., -1.], dtype=float32), Array([1., 0.], dtype=float32)]
   """

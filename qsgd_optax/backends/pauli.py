@@ -60,8 +60,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qsgd_optax._src.gates import Gate, Gates
 from qsgd_optax.backends import analytic
-from qsgd_optax.circuit import Gate, PerturbationCircuit
 
 I, X, Y, Z = 0, 1, 2, 3
 
@@ -102,10 +102,10 @@ class TermLimitError(ValueError):
   """The compiled form would exceed the allowed number of terms.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends import pauli
     >>> try:
-    ...   pauli.compile_gates(PerturbationCircuit.build(4, "ring", 3).gates(), 4, 4, max_terms=8)
+    ...   pauli.compile_gates(Gates.build(4, "ring", 3).sequence(), 4, 4, max_terms=8)
     ... except pauli.TermLimitError:
     ...   print("too many terms")
     too many terms
@@ -125,9 +125,9 @@ class Compiled:
       (``[..., 1]``) of each angle.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends import pauli
-    >>> compiled = pauli.compile_circuit(PerturbationCircuit.build(2, "chain"))
+    >>> compiled = pauli.compile_circuit(Gates.build(2, "chain"))
     >>> compiled.n_qubits, compiled.n_params, compiled.terms
     (2, 2, 2)
   """
@@ -318,7 +318,7 @@ def compile_gates(
     The :class:`Compiled` form.
 
   Examples:
-    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax import Gate
     >>> from qsgd_optax.backends.pauli import compile_gates
     >>> compiled = compile_gates([Gate("H", (0,)), Gate("RY", (0,), 0)], 1, 1)
     >>> compiled.polynomials()  # <Z_0> = -sin(phi_0)
@@ -351,8 +351,8 @@ def compile_gates(
 
 
 @functools.lru_cache(maxsize=128)
-def _compile_cached(circuit: PerturbationCircuit, max_terms: int) -> Compiled:
-  return compile_gates(circuit.gates(), circuit.n_qubits, circuit.n_qubits, max_terms)
+def _compile_cached(circuit: Gates, max_terms: int) -> Compiled:
+  return compile_gates(circuit.sequence(), circuit.n_qubits, circuit.n_qubits, max_terms)
 
 
 def clear_cache() -> None:
@@ -362,9 +362,9 @@ def clear_cache() -> None:
     None.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pauli import clear_cache, compile_circuit
-    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> c = Gates.build(2, "chain", layers=2)
     >>> first = compile_circuit(c)
     >>> compile_circuit(c) is first
     True
@@ -375,7 +375,7 @@ def clear_cache() -> None:
   _compile_cached.cache_clear()
 
 
-def compile_circuit(circuit: PerturbationCircuit, max_terms: Optional[int] = None) -> Compiled:
+def compile_circuit(circuit: Gates, max_terms: Optional[int] = None) -> Compiled:
   """The closed form of ``circuit``, compiled once and cached (see the module docstring).
 
   Args:
@@ -389,15 +389,15 @@ def compile_circuit(circuit: PerturbationCircuit, max_terms: Optional[int] = Non
     TermLimitError: past ``max_terms`` terms.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pauli import compile_circuit
-    >>> compile_circuit(PerturbationCircuit.build(2, "chain", layers=2)).terms
+    >>> compile_circuit(Gates.build(2, "chain", layers=2)).terms
     6
   """
   return _compile_cached(circuit, MAX_TERMS if max_terms is None else max_terms)
 
 
-def term_count(circuit: PerturbationCircuit, max_terms: Optional[int] = None) -> Optional[int]:
+def term_count(circuit: Gates, max_terms: Optional[int] = None) -> Optional[int]:
   """Number of monomials in the closed form, summed over the measured qubits.
 
   Args:
@@ -409,9 +409,9 @@ def term_count(circuit: PerturbationCircuit, max_terms: Optional[int] = None) ->
     The count, or ``None`` past ``max_terms``.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pauli import term_count
-    >>> term_count(PerturbationCircuit.build(4, "chain", layers=2))
+    >>> term_count(Gates.build(4, "chain", layers=2))
     30
   """
   try:
@@ -473,7 +473,7 @@ def _plus(a: _Value, b: Optional[_Value]) -> _Value:
   return a + b
 
 
-def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+def expectations(circuit: Gates, t: jax.Array) -> jax.Array:
   """``<Z_i>`` of ``circuit`` at angles ``pi * t``, from the compiled form.
 
   Args:
@@ -487,9 +487,9 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pauli import expectations
-    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> c = Gates.build(2, "chain", layers=2)
     >>> expectations(c, jnp.array([0.25, 0.5])).round(4)
     Array([-0.5   ,  0.3536], dtype=float32)
   """
@@ -509,9 +509,9 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pauli import compile_circuit, evaluate
-    >>> compiled = compile_circuit(PerturbationCircuit.build(2, "chain", layers=2))
+    >>> compiled = compile_circuit(Gates.build(2, "chain", layers=2))
     >>> evaluate(compiled, jnp.array([0.25, 0.5])).round(4)
     Array([-0.5   ,  0.3536], dtype=float32)
   """
@@ -534,9 +534,9 @@ def evaluate_columns(compiled: Compiled, columns: Sequence[jax.Array]) -> list[j
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pauli import compile_circuit, evaluate_columns
-    >>> compiled = compile_circuit(PerturbationCircuit.build(2, "chain", layers=2))
+    >>> compiled = compile_circuit(Gates.build(2, "chain", layers=2))
     >>> [z.round(4) for z in evaluate_columns(compiled, [jnp.array([0.25]), jnp.array([0.5])])]
     [Array([-0.5], dtype=float32), Array([0.3536], dtype=float32)]
   """

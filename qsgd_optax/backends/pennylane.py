@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from qsgd_optax.circuit import Gate, PerturbationCircuit
+from qsgd_optax._src.gates import Gate, Gates
 
 # The one name PennyLane (0.43 to 0.45.1, the newest) reads that jax 0.11 removed:
 # `qml.math.is_abstract` calls `jax.core.is_concrete(tracer)` on every jax tracer, so
@@ -142,7 +142,7 @@ def apply_gates(gates: Sequence[Gate], angles: jax.Array) -> None:
   Examples:
     >>> import jax.numpy as jnp
     >>> import pennylane as qml
-    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax import Gate
     >>> from qsgd_optax.backends.pennylane import apply_gates
     >>> gates = [Gate("H", (0,)), Gate("RY", (0,), 0), Gate("CNOT", (0, 1))]
     >>> with qml.queuing.AnnotatedQueue() as q:
@@ -161,15 +161,15 @@ def apply_gates(gates: Sequence[Gate], angles: jax.Array) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def qnode(circuit: PerturbationCircuit) -> Callable[[jax.Array], Any]:
+def qnode(circuit: Gates) -> Callable[[jax.Array], Any]:
   """A ``default.qubit`` QNode: angles ``(n_qubits,)`` -> tuple of ``<Z_i>``.
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pennylane import qnode
     >>> from qsgd_optax.backends.pennylane import quiet_complex128
-    >>> q = qnode(PerturbationCircuit.build(2))
+    >>> q = qnode(Gates.build(2))
     >>> with quiet_complex128():  # As the backend runs it.
     ...   z = q(jnp.array([jnp.pi / 2, 0.0]))
     >>> [round(float(v), 4) for v in z]
@@ -181,7 +181,7 @@ def qnode(circuit: PerturbationCircuit) -> Callable[[jax.Array], Any]:
 
   @qml.qnode(qml.device("default.qubit", wires=n), interface="jax")
   def run(angles: jax.Array) -> tuple[Any, ...]:
-    apply_gates(circuit.gates(), angles)
+    apply_gates(circuit.sequence(), angles)
     return tuple(qml.expval(qml.PauliZ(i)) for i in range(n))
 
   return run
@@ -242,7 +242,7 @@ def batched(fn: Callable[[jax.Array], Any], n_qubits: int, t: jax.Array) -> jax.
   return jnp.real(z).reshape(t.shape).astype(t.dtype)
 
 
-def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+def expectations(circuit: Gates, t: jax.Array) -> jax.Array:
   """``<Z_i>`` of ``circuit`` at angles ``pi * t``, from a PennyLane QNode.
 
   Args:
@@ -254,9 +254,9 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.pennylane import expectations
-    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> c = Gates.build(2, "chain", layers=2)
     >>> expectations(c, jnp.array([0.25, 0.5])).round(4)
     Array([-0.5   ,  0.3536], dtype=float32)
   """

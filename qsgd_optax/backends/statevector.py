@@ -1,6 +1,6 @@
 """Statevector backend: a dense ``jax.numpy`` simulator of any gate list.
 
-The circuit is data (a sequence of :class:`qsgd_optax.circuit.Gate`), batched
+The circuit is data (a sequence of :class:`qsgd_optax._src.gates.Gate`), batched
 over a leading axis of independent circuits. Before it runs, the gate list is
 compiled once, in Python, into alternating blocks:
 
@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
-from qsgd_optax.circuit import Gate, PerturbationCircuit
+from qsgd_optax._src.gates import Gate, Gates
 
 MAX_QUBITS = 20
 # Amplitudes simulated at once; bigger batches run in chunks (jax.lax.map).
@@ -157,7 +157,7 @@ def simulate(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> jax.Arr
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax import Gate
     >>> from qsgd_optax.backends.statevector import simulate
     >>> z = simulate([Gate("H", (0,)), Gate("RY", (0,), 0)], 1,
     ...              jnp.array([[jnp.pi / 2]]))
@@ -213,7 +213,7 @@ def probabilities(gates: Sequence[Gate], n_qubits: int, angles: jax.Array) -> ja
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.circuit import Gate
+    >>> from qsgd_optax import Gate
     >>> from qsgd_optax.backends.statevector import probabilities
     >>> bell = [Gate("RY", (0,), 0), Gate("CNOT", (0, 1))]
     >>> probabilities(bell, 2, jnp.array([jnp.pi / 2])).round(4)
@@ -307,7 +307,7 @@ def check_qubits(n_qubits: int) -> None:
   )
 
 
-def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
+def expectations(circuit: Gates, t: jax.Array) -> jax.Array:
   """``<Z_i>`` of ``circuit`` at angles ``pi * t``, by dense simulation.
 
   Large batches are simulated in bounded-memory chunks.
@@ -321,14 +321,14 @@ def expectations(circuit: PerturbationCircuit, t: jax.Array) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax import PerturbationCircuit
+    >>> from qsgd_optax import Gates
     >>> from qsgd_optax.backends.statevector import expectations
-    >>> c = PerturbationCircuit.build(2, "chain", layers=2)
+    >>> c = Gates.build(2, "chain", layers=2)
     >>> expectations(c, jnp.array([0.25, 0.5])).round(4)
     Array([-0.5   ,  0.3536], dtype=float32)
   """
   n = circuit.n_qubits
-  gates = circuit.gates()
+  gates = circuit.sequence()
   run = lambda x: simulate(gates, n, jnp.pi * x)
   chunk = max(1, _CHUNK_AMPLITUDES >> n)
   batch = t.size // n

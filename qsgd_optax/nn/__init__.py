@@ -1,8 +1,10 @@
-"""Models for the paper's experiments (Flax NNX): quantum attention and the
-transformers built on it. Needs ``flax`` (``pip install 'qsgd-optax[examples]'``);
-the optimizer core never imports this package."""
+"""The paper's quantum attention (Flax NNX) and the transformers built on it.
 
-from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
-from qsgd_optax.nn.transformer import CausalLM, TransformerClassifier
+Needs ``flax`` (``pip install 'qsgd-optax[examples]'``); ``import qsgd_optax``
+does not import it.
+"""
 
-__all__ = ["CausalLM", "MultiHeadAttention", "ScoreCircuit", "TransformerClassifier"]
+from qsgd_optax._src.attention import MultiHeadAttention, ScoreCircuit
+from qsgd_optax._src.transformer import Block, CausalLM, Transformer
+
+__all__ = ["Block", "CausalLM", "MultiHeadAttention", "ScoreCircuit", "Transformer"]

@@ -79,7 +79,7 @@ def setup(args):
       coordinator_bind_address=address,  # The default, [::]:port, is every interface.
       initialization_timeout=60,
     )
-    from qsgd_optax.experiments.loopback import bind_gloo_to_loopback
+    from loopback import bind_gloo_to_loopback
 
     bind_gloo_to_loopback()
 

@@ -5,7 +5,7 @@ Reproduces the paper's experiments on top of :mod:`qsgd_optax.nn`; needs the
 optimizer core never imports this package.
 """
 
-from qsgd_optax.experiments.classification import (
+from study.classification import (
   ClassificationSetup,
   Problem,
   epochs_to,

@@ -51,8 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from qsgd_optax._src.gates import Entanglement, Gate, entangling_pairs, layered_gates
 from qsgd_optax.backends import analytic, pennylane, statevector
-from qsgd_optax.circuit import Entanglement, Gate, entangling_pairs, layered_gates
 
 READOUTS = ("expval", "probs")
 # How ScoreCircuit evaluates Phi: not qsgd_optax.backends.BACKENDS (here
@@ -97,7 +97,7 @@ class ScoreCircuit:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.nn.attention import ScoreCircuit
+    >>> from qsgd_optax.nn import ScoreCircuit
     >>> c = ScoreCircuit.build(n_qubits=2, depth=1, entanglement="chain")
     >>> theta, phi = jnp.zeros((1, 2)), jnp.zeros((1, 2))
     >>> # <Z_0> + <Z_1> = -sin(s) + sin(s)^2
@@ -282,7 +282,7 @@ class MultiHeadAttention(nnx.Module):
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
+    >>> from qsgd_optax.nn import MultiHeadAttention, ScoreCircuit
     >>> layer = MultiHeadAttention(16, 4, circuit=ScoreCircuit.build(),
     ...                            rngs=nnx.Rngs(0))
     >>> layer(jnp.ones((2, 5, 16)), deterministic=True).shape

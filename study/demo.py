@@ -9,7 +9,7 @@ accuracy, epochs to 90%, time per epoch and its ratio to Adam, a paired
 comparison) and saves the learning curves as a PNG: a curve that lies on the
 noise floor's is a perturbation Adam does not notice.
 
-Run: python -m qsgd_optax.experiments.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
+Run: python -m study.demo [--task ordered|topics|digits] [--seeds 3] [--epochs 5]
        [--n-train N] [--n-test N] [--layers 2]
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Optional
 
 from tqdm import tqdm
 
-from qsgd_optax.experiments import classification as experiments
-from qsgd_optax.experiments.tasks import TASKS
+from study import classification as experiments
+from study.tasks import TASKS
 
 OPTIMIZERS = ("adam", "floor", "qsgd-0.5", "qsgd-0.5-direction")
 
@@ -32,7 +32,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     argv: the command-line arguments (``None``: ``sys.argv[1:]``).
 
   Returns:
-    The runs, :func:`~qsgd_optax.experiments.train_seeds`'s histories of
+    The runs, :func:`~study.train_seeds`'s histories of
     every optimizer and seed.
   """
   parser = argparse.ArgumentParser(description=__doc__)

@@ -33,7 +33,7 @@ class UpdateChange(NamedTuple):
   Examples:
     >>> import jax, jax.numpy as jnp, optax
     >>> import qsgd_optax
-    >>> from qsgd_optax.diagnostics import update_change
+    >>> from qsgd_optax import update_change
     >>> params = {"w": jnp.linspace(-1.0, 1.0, 8)}
     >>> grad_fn = lambda p, i: jax.grad(lambda q: jnp.sum((q["w"] - 0.3) ** 2))(p)
     >>> tx = qsgd_optax.qsgd(1e-2, quantum_weight=0.5, placement="direction")
@@ -63,7 +63,7 @@ def relative_change(a: Any, b: Any) -> jax.Array:
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.diagnostics import relative_change
+    >>> from qsgd_optax import relative_change
     >>> float(relative_change({"w": jnp.array([3.0, 1.0])}, {"w": jnp.array([0.0, 5.0])}))
     1.0
     >>> float(relative_change(jnp.zeros(2), jnp.zeros(2)))
@@ -110,7 +110,7 @@ def update_change(
   Examples:
     >>> import jax, jax.numpy as jnp, optax
     >>> import qsgd_optax
-    >>> from qsgd_optax.diagnostics import update_change
+    >>> from qsgd_optax import update_change
     >>> params = {"w": jnp.linspace(-1.0, 1.0, 8)}
     >>> grad_fn = lambda p, i: jax.grad(lambda q: jnp.sum((q["w"] - 0.3) ** 2))(p)
     >>> base = optax.adamw(1e-2, weight_decay=1e-4)

@@ -4,7 +4,7 @@ from typing import Optional
 
 import numpy as np
 
-from qsgd_optax.circuit import Entanglement, PerturbationCircuit
+from qsgd_optax._src.gates import Entanglement, Gates
 
 
 def draw(
@@ -43,7 +43,7 @@ def draw(
   pennylane_backend.check_installed()
   import pennylane as qml  # pylint: disable=import-outside-toplevel
 
-  circuit = PerturbationCircuit.build(n_qubits, entanglement, layers)
+  circuit = Gates.build(n_qubits, entanglement, layers)
   if theta is None:
     theta = np.zeros(n_qubits)
   angles = np.pi * np.asarray(theta, dtype=float)

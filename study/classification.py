@@ -1,7 +1,7 @@
 """Training harness shared by the demo and the benchmarks.
 
-A run trains a :class:`~qsgd_optax.nn.transformer.TransformerClassifier` on a
-task of :mod:`qsgd_optax.experiments.tasks` with a given optimizer. Seeds run
+A run trains a :class:`~study.models.TransformerClassifier` on a
+task of :mod:`study.tasks` with a given optimizer. Seeds run
 together under ``jax.vmap`` (seed ``s`` fixes the initial parameters, the data
 order and the dropout keys, the same for every optimizer: runs are paired by
 seed). Each epoch is one jitted ``lax.scan`` over shuffled mini-batches, then
@@ -25,11 +25,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from qsgd_optax.alias import qsgd
-from qsgd_optax.experiments import tasks
-from qsgd_optax.experiments.controls import fixed_modulation
-from qsgd_optax.nn.attention import ScoreCircuit
-from qsgd_optax.nn.transformer import TransformerClassifier
+from qsgd_optax import qsgd
+from qsgd_optax.nn import ScoreCircuit
+from study import tasks
+from study.controls import fixed_modulation
+from study.models import TransformerClassifier
 
 NOISE_FLOOR = 1e-6
 
@@ -59,7 +59,7 @@ def optimizer(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.experiments import optimizer
+    >>> from study import optimizer
     >>> tx = optimizer("qsgd-0.5-direction", 1e-3)
     >>> tx = optimizer("adam", 0.1)
     >>> params = {"w": jnp.array([1.0, -2.0])}
@@ -102,12 +102,12 @@ class ClassificationSetup:
 
   ``n_train``/``n_test`` of ``None`` take the task's default sizes.
   ``task_kwargs`` are the synthetic task's generator settings (passed on by
-  :func:`~qsgd_optax.experiments.tasks.load`, e.g. ``order_fraction``);
-  ``model`` the :class:`~qsgd_optax.nn.transformer.TransformerClassifier`'s
+  :func:`~study.tasks.load`, e.g. ``order_fraction``);
+  ``model`` the :class:`~study.models.TransformerClassifier`'s
   keyword arguments (``d_model``, ``dropout``, ...).
 
   Attributes:
-    task: the task's name, one of :data:`~qsgd_optax.experiments.tasks.TASKS`.
+    task: the task's name, one of :data:`~study.tasks.TASKS`.
     n_train: number of training examples (``None``: the task's default).
     n_test: number of test examples (``None``: the task's default).
     epochs: number of training epochs.
@@ -116,14 +116,14 @@ class ClassificationSetup:
     learning_rate: the optimizer's learning rate.
     weight_decay: the optimizer's weight decay.
     quantum_attention: whether the model's attention carries the default
-      :class:`~qsgd_optax.nn.attention.ScoreCircuit` (else classical).
+      :class:`~qsgd_optax.nn.ScoreCircuit` (else classical).
     data_seed: seed of the task's data, the same for every run.
     model: keyword arguments of the
-      :class:`~qsgd_optax.nn.transformer.TransformerClassifier`.
+      :class:`~study.models.TransformerClassifier`.
     task_kwargs: the synthetic task's generator settings.
 
   Examples:
-    >>> from qsgd_optax.experiments import ClassificationSetup
+    >>> from study import ClassificationSetup
     >>> setup = ClassificationSetup(n_train=320, quantum_attention=True)
     >>> setup.task, setup.n_test, setup.attention
     ('topics', None, 'quantum')
@@ -151,7 +151,7 @@ class Problem:
   """Data, model and loss of a setup, with seeds' parameters stacked.
 
   Loads the setup's task (``x``, ``y`` for training, ``xt``, ``yt`` for
-  testing), sizes a :class:`~qsgd_optax.nn.transformer.TransformerClassifier`
+  testing), sizes a :class:`~study.models.TransformerClassifier`
   to its vocabulary, length and classes, and initialises one per seed: their
   parameters are stacked on a leading axis (``params``), next to the seeds'
   PRNG keys (``keys``).
@@ -162,7 +162,7 @@ class Problem:
       ``nnx.Rngs(s)`` and starts the key ``jax.random.PRNGKey(s)``.
 
   Examples:
-    >>> from qsgd_optax.experiments import ClassificationSetup, Problem
+    >>> from study import ClassificationSetup, Problem
     >>> setup = ClassificationSetup(n_train=64, n_test=16, model={"d_model": 16})
     >>> prob = Problem(setup, [0, 1])
     >>> prob.x.shape, prob.xt.shape, prob.keys.shape, prob.steps
@@ -292,7 +292,7 @@ def train_seeds(
     ``epoch_s`` (wall seconds, divided among the seeds).
 
   Examples:
-    >>> from qsgd_optax.experiments import ClassificationSetup, train_seeds
+    >>> from study import ClassificationSetup, train_seeds
     >>> setup = ClassificationSetup(n_train=320, n_test=100, epochs=3)
     >>> runs = train_seeds(setup, "qsgd-0.5", [0, 1])  # doctest: +SKIP
     >>> len(runs), len(runs[0]["test_acc"])  # doctest: +SKIP
@@ -349,7 +349,7 @@ def train_classifier(
     The run's history, as one entry of :func:`train_seeds`.
 
   Examples:
-    >>> from qsgd_optax.experiments import ClassificationSetup, train_classifier
+    >>> from study import ClassificationSetup, train_classifier
     >>> setup = ClassificationSetup(n_train=320, n_test=100, epochs=3)
     >>> run = train_classifier(setup, "adam", 0)  # doctest: +SKIP
     >>> len(run["test_acc"])  # doctest: +SKIP
@@ -369,7 +369,7 @@ def epochs_to(acc_history: Sequence[float], threshold: float) -> Optional[int]:
     The epoch, or ``None`` if no epoch reaches ``threshold``.
 
   Examples:
-    >>> from qsgd_optax.experiments import epochs_to
+    >>> from study import epochs_to
     >>> epochs_to([0.5, 0.85, 0.92, 0.95], 0.9)
     3
     >>> epochs_to([0.5], 0.9) is None
@@ -413,7 +413,7 @@ def summarize(
     ``min_detectable``) where at least two seeds pair with ``baseline``.
 
   Examples:
-    >>> from qsgd_optax.experiments import summarize
+    >>> from study import summarize
     >>> runs = [
     ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
     ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
@@ -482,7 +482,7 @@ def markdown(rows: list[dict[str, Any]], threshold: float = 0.9) -> str:
     The table, one line per row after the two header lines.
 
   Examples:
-    >>> from qsgd_optax.experiments import markdown, summarize
+    >>> from study import markdown, summarize
     >>> runs = [
     ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
     ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
@@ -535,7 +535,7 @@ def plot(
 
   Examples:
     >>> import os, tempfile
-    >>> from qsgd_optax.experiments import plot
+    >>> from study import plot
     >>> runs = [
     ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
     ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])

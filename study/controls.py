@@ -26,7 +26,7 @@ def fixed_modulation(scale: float, seed: int = 0) -> optax.GradientTransformatio
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from qsgd_optax.experiments.controls import fixed_modulation
+    >>> from study.controls import fixed_modulation
     >>> tx = fixed_modulation(0.5)
     >>> g = {"w": jnp.ones(4)}
     >>> u, _ = tx.update(g, tx.init(g))

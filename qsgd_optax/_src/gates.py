@@ -1,4 +1,4 @@
-"""The perturbation circuit, as data.
+"""The perturbation circuit's gates, as data.
 
 The circuit of Superpositional Gradient Descent acts on ``n_qubits`` qubits
 starting from ``|0...0>``: a Hadamard on every qubit, then ``layers`` times a
@@ -6,8 +6,8 @@ rotation layer ``RY(phi_i) RZ(phi_i)`` on every qubit ``i`` followed by an
 entangling pattern of CNOTs. It is measured as ``<Z_i>`` on every qubit.
 Angles are ``phi_i = pi * theta_i`` for the parameter values ``theta``.
 
-Every backend reads the same :class:`PerturbationCircuit`: the statevector and
-PennyLane backends walk its :meth:`~PerturbationCircuit.gates`, the analytic
+Every backend reads the same :class:`Gates`: the statevector and
+PennyLane backends walk its :meth:`~Gates.sequence`, the analytic
 backend uses the closed form derived from its :meth:`parity_sets`.
 """
 
@@ -37,10 +37,10 @@ class Gate:
       circuit's angle vector; ``None`` for ``H`` and ``CNOT``.
 
   Examples:
-    >>> from qsgd_optax import Gate, PerturbationCircuit
+    >>> from qsgd_optax import Gate, Gates
     >>> Gate("RY", (0,), param=0)
     Gate(name='RY', wires=(0,), param=0)
-    >>> PerturbationCircuit.build(2, "chain").gates()[-1]
+    >>> Gates.build(2, "chain").sequence()[-1]
     Gate(name='CNOT', wires=(0, 1), param=None)
   """
 
@@ -61,7 +61,7 @@ def entangling_pairs(entanglement: Entanglement, n_qubits: int) -> tuple[tuple[i
     A tuple of ``(control, target)`` pairs, in circuit order.
 
   Examples:
-    >>> from qsgd_optax.circuit import entangling_pairs
+    >>> from qsgd_optax import entangling_pairs
     >>> entangling_pairs("ring", 3)
     ((0, 1), (1, 2), (2, 0))
     >>> entangling_pairs(None, 3)
@@ -106,11 +106,11 @@ def layered_gates(
   A Hadamard on every qubit, then ``layers`` times: ``RY`` then ``RZ`` on
   every qubit, followed by the CNOTs ``cnots``. The rotations on qubit ``i``
   in layer ``l`` take the angles ``ry_param(l, i)`` and ``rz_param(l, i)``.
-  :class:`PerturbationCircuit` and the attention's
-  :class:`~qsgd_optax.nn.attention.ScoreCircuit` both build their gates here.
+  :class:`Gates` and the attention's
+  :class:`~qsgd_optax._src.attention.ScoreCircuit` both build their gates here.
 
   Examples:
-    >>> from qsgd_optax.circuit import layered_gates
+    >>> from qsgd_optax._src.gates import layered_gates
     >>> gates = layered_gates(1, (), 2, lambda l, i: l, lambda l, i: 2 + l)
     >>> [(g.name, g.param) for g in gates]
     [('H', None), ('RY', 0), ('RZ', 2), ('RY', 1), ('RZ', 3)]
@@ -125,8 +125,12 @@ def layered_gates(
 
 
 @dataclasses.dataclass(frozen=True)
-class PerturbationCircuit:
-  """The perturbation circuit: ``n_qubits``, its CNOT pairs and ``layers``.
+class Gates:
+  """A :class:`~qsgd_optax.Circuit`'s gates: ``n_qubits``, its CNOT pairs and ``layers``.
+
+  What the backends read (:attr:`qsgd_optax.Circuit.gates`): the gate-level
+  description of the built-in circuit, without the options of how it is
+  applied (coverage, backend, shots).
 
   Registered as a static pytree node (no leaves), so it can ride in an
   optimizer state through ``jax.jit`` as part of the tree structure. Build
@@ -140,10 +144,10 @@ class PerturbationCircuit:
     layers: number of rotation-and-CNOT layers after the Hadamards.
 
   Examples:
-    >>> from qsgd_optax import PerturbationCircuit
-    >>> c = PerturbationCircuit.build(3, "chain")
+    >>> from qsgd_optax import Gates
+    >>> c = Gates.build(3, "chain")
     >>> c
-    PerturbationCircuit(n_qubits=3, cnots=((0, 1), (1, 2)), layers=1)
+    Gates(n_qubits=3, cnots=((0, 1), (1, 2)), layers=1)
     >>> c.parity_sets()
     ((0,), (0, 1), (0, 1, 2))
 
@@ -157,13 +161,11 @@ class PerturbationCircuit:
   layers: int = 1
 
   @classmethod
-  def build(
-    cls, n_qubits: int, entanglement: Entanglement = None, layers: int = 1
-  ) -> PerturbationCircuit:
+  def build(cls, n_qubits: int, entanglement: Entanglement = None, layers: int = 1) -> Gates:
     return cls(n_qubits, entangling_pairs(entanglement, n_qubits), layers)
 
-  def gates(self) -> tuple[Gate, ...]:
-    """The gate list, in the order the gates act: every layer's ``RY`` and
+  def sequence(self) -> tuple[Gate, ...]:
+    """The gates, in the order they act: every layer's ``RY`` and
     ``RZ`` on qubit ``i`` both take angle ``i``."""
     qubit = lambda layer, i: i
     return layered_gates(self.n_qubits, self.cnots, self.layers, qubit, qubit)
@@ -201,4 +203,4 @@ class PerturbationCircuit:
     return tuple(tuple(int(j) for j in np.flatnonzero(r)) for r in rows)
 
 
-jax.tree_util.register_static(PerturbationCircuit)
+jax.tree_util.register_static(Gates)

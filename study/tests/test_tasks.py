@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from qsgd_optax.experiments.tasks import arithmetic_problems, load, ordered_topics, topic_sequences
+from study.tasks import arithmetic_problems, load, ordered_topics, topic_sequences
 
 
 def test_topic_sequences_are_seeded_and_separable():
@@ -44,7 +44,7 @@ def test_arithmetic_answers_are_right():
 
 
 def test_digits_is_real_data_split_without_overlap():
-  from qsgd_optax.experiments.tasks import load
+  from study.tasks import load
 
   x, y, xt, _ = load("digits")
   assert x.shape == (1297, 64) and xt.shape == (500, 64)

@@ -9,7 +9,7 @@ dropout keys) and records, every epoch:
 * ``update_change``: the mean over the epoch's steps of
   ``||u_x - u_adam|| / ||u_adam||`` where ``u_x`` is the variant's update *at
   Adam's parameters and gradient* (its state shadows Adam's trajectory, as in
-  :func:`qsgd_optax.diagnostics.update_change`), so chaotic divergence of the
+  :func:`qsgd_optax.update_change`), so chaotic divergence of the
   trajectories does not enter;
 * ``test_acc`` of both.
 """
@@ -23,8 +23,8 @@ import jax
 import numpy as np
 import optax
 
-from qsgd_optax.diagnostics import relative_change
-from qsgd_optax.experiments.classification import (
+from qsgd_optax import relative_change
+from study.classification import (
   ClassificationSetup,
   Problem,
   optimizer,
@@ -55,8 +55,8 @@ def trace(
 ) -> list[dict[str, Any]]:
   """Trains ``variant`` beside Adam; per-epoch distance, update change, accuracy.
 
-  Seeds' keys, batches and dropout are :func:`~qsgd_optax.experiments.train_seeds`'s
-  (the same loop, :func:`~qsgd_optax.experiments.classification.run_epochs`).
+  Seeds' keys, batches and dropout are :func:`~study.train_seeds`'s
+  (the same loop, :func:`~study.classification.run_epochs`).
   """
   prob = Problem(setup, seeds)
   base = optimizer("adamw", setup.learning_rate, setup.weight_decay)

@@ -52,7 +52,7 @@ def topic_sequences(
   ``range(*keyword_range)``, and ``k - 1`` of another class.
 
   Examples:
-    >>> from qsgd_optax.experiments.tasks import topic_sequences
+    >>> from study.tasks import topic_sequences
     >>> x, y = topic_sequences(8, seed=1)
     >>> x.shape, y.shape, int(x.max()) < 96
     ((8, 32), (8,), True)
@@ -85,7 +85,7 @@ def ordered_topics(
   a fraction ``order_fraction`` of sequences, one fewer otherwise.
 
   Examples:
-    >>> from qsgd_optax.experiments.tasks import ordered_topics
+    >>> from study.tasks import ordered_topics
     >>> x, y = ordered_topics(8, seed=1)
     >>> x.shape, y.shape, int(x.max()) < 96
     ((8, 32), (8,), True)
@@ -143,7 +143,7 @@ def arithmetic_problems(
   """GSM8K-style problems: ``[(question, worked_answer, final_number)]``.
 
   Examples:
-    >>> from qsgd_optax.experiments.tasks import arithmetic_problems
+    >>> from study.tasks import arithmetic_problems
     >>> q, a, v = arithmetic_problems(1, seed=3)[0]
     >>> a.endswith(f"#### {v}")
     True
@@ -201,7 +201,7 @@ def load(
   (:func:`topic_sequences` or :func:`ordered_topics`); ``digits`` takes none.
 
   Examples:
-    >>> from qsgd_optax.experiments.tasks import load
+    >>> from study.tasks import load
     >>> x, y, xt, yt = load("topics", n_train=10, n_test=5)
     >>> x.shape, xt.shape
     ((10, 32), (5, 32))

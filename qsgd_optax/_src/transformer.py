@@ -1,6 +1,6 @@
-"""Small Flax NNX transformers: the paper's classifier and a causal LM.
+"""Small Flax NNX transformers built on quantum attention: an encoder and a causal LM.
 
-Both use :class:`qsgd_optax.nn.attention.MultiHeadAttention`, so either can be
+Both use :class:`~qsgd_optax.nn.MultiHeadAttention`, so either can be
 the paper's Quantum Transformer (``circuit=ScoreCircuit.build()``) or a
 classical one (``circuit=None``). Pre-norm blocks, learned positions.
 
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from qsgd_optax.nn.attention import MultiHeadAttention, ScoreCircuit
+from qsgd_optax._src.attention import MultiHeadAttention, ScoreCircuit
 
 
 class Block(nnx.Module):
@@ -26,14 +26,14 @@ class Block(nnx.Module):
     num_heads: attention heads.
     d_ff: hidden width of the MLP.
     dropout: dropout rate (attention weights, both residual branches).
-    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
+    circuit: a :class:`~qsgd_optax._src.attention.ScoreCircuit` for quantum
       attention, ``None`` for classical attention.
     rngs: ``nnx.Rngs`` for the initial parameters.
 
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.nn.transformer import Block
+    >>> from qsgd_optax.nn import Block
     >>> block = Block(16, 2, 32, rngs=nnx.Rngs(0))
     >>> block(jnp.ones((2, 5, 16)), deterministic=True).shape
     (2, 5, 16)
@@ -80,14 +80,14 @@ class Transformer(nnx.Module):
     d_ff: hidden width of every block's MLP.
     num_layers: number of blocks.
     dropout: dropout rate of every block.
-    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` shared by every
+    circuit: a :class:`~qsgd_optax._src.attention.ScoreCircuit` shared by every
       block's attention (quantum attention), ``None`` for classical attention.
     rngs: ``nnx.Rngs`` for the initial parameters.
 
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.nn.transformer import Transformer
+    >>> from qsgd_optax.nn import Transformer
     >>> body = Transformer(30, 12, d_model=16, num_heads=2, d_ff=32, num_layers=1,
     ...                    rngs=nnx.Rngs(0))
     >>> body(jnp.zeros((2, 7), jnp.int32), deterministic=True).shape
@@ -130,69 +130,6 @@ class Transformer(nnx.Module):
     return self.norm(x)
 
 
-class TransformerClassifier(nnx.Module):
-  """Sequence classifier: transformer encoder, mean pooling, linear head.
-
-  Defaults are the paper's synthetic-classification settings: embedding 64,
-  4 heads, FFN 128, 2 layers, dropout 0.1.
-
-  Args:
-    vocab_size: number of tokens.
-    max_len: longest sequence (rows of the learned position table).
-    num_classes: number of classes (outputs of the linear head).
-    d_model: model width.
-    num_heads: attention heads of every block.
-    d_ff: hidden width of every block's MLP.
-    num_layers: number of transformer blocks.
-    dropout: dropout rate of every block.
-    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
-      attention, ``None`` for classical attention.
-    rngs: ``nnx.Rngs`` for the initial parameters.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> from flax import nnx
-    >>> from qsgd_optax.nn.transformer import TransformerClassifier
-    >>> model = TransformerClassifier(50, 16, 4, rngs=nnx.Rngs(0))
-    >>> model(jnp.zeros((2, 16), jnp.int32), deterministic=True).shape
-    (2, 4)
-  """
-
-  def __init__(
-    self,
-    vocab_size: int,
-    max_len: int,
-    num_classes: int,
-    *,
-    d_model: int = 64,
-    num_heads: int = 4,
-    d_ff: int = 128,
-    num_layers: int = 2,
-    dropout: float = 0.1,
-    circuit: Optional[ScoreCircuit] = None,
-    rngs: nnx.Rngs,
-  ) -> None:
-    self.encoder = Transformer(
-      vocab_size,
-      max_len,
-      d_model=d_model,
-      num_heads=num_heads,
-      d_ff=d_ff,
-      num_layers=num_layers,
-      dropout=dropout,
-      circuit=circuit,
-      rngs=rngs,
-    )
-    self.head = nnx.Linear(d_model, num_classes, rngs=rngs)
-
-  def __call__(
-    self, tokens: jax.Array, deterministic: bool = False, rngs: Optional[nnx.Rngs] = None
-  ) -> jax.Array:
-    """Logits; dropout (unless ``deterministic``) draws from ``rngs``."""
-    h = self.encoder(tokens, deterministic=deterministic, rngs=rngs)
-    return self.head(h.mean(axis=1))
-
-
 class CausalLM(nnx.Module):
   """Decoder-only language model with tied input/output embeddings.
 
@@ -207,14 +144,14 @@ class CausalLM(nnx.Module):
     d_ff: hidden width of every block's MLP.
     num_layers: number of transformer blocks.
     dropout: dropout rate of every block.
-    circuit: a :class:`~qsgd_optax.nn.attention.ScoreCircuit` for quantum
+    circuit: a :class:`~qsgd_optax._src.attention.ScoreCircuit` for quantum
       attention, ``None`` for classical attention.
     rngs: ``nnx.Rngs`` for the initial parameters.
 
   Examples:
     >>> import jax.numpy as jnp
     >>> from flax import nnx
-    >>> from qsgd_optax.nn.transformer import CausalLM
+    >>> from qsgd_optax.nn import CausalLM
     >>> lm = CausalLM(30, 12, d_model=16, num_heads=2, d_ff=32, num_layers=1,
     ...               rngs=nnx.Rngs(0))
     >>> lm(jnp.zeros((1, 12), jnp.int32), deterministic=True).shape
@@ -256,4 +193,4 @@ class CausalLM(nnx.Module):
     return self.body.embed.attend(h)
 
 
-__all__ = ["Block", "CausalLM", "Transformer", "TransformerClassifier"]
+__all__ = ["Block", "CausalLM", "Transformer"]

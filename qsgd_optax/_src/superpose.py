@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from qsgd_optax import _checks
-from qsgd_optax.modulation import Circuit, check_circuit, modulations, scale, takes_one_circuit
+from qsgd_optax._src import checks
+from qsgd_optax._src.circuit import Circuit, check_circuit, takes_one_circuit
+from qsgd_optax._src.modulation import modulations, scale
 
 
 class SuperposeState(NamedTuple):
@@ -87,13 +88,13 @@ def superpose(
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
-  _checks.weight(quantum_weight)
+  checks.weight(quantum_weight)
   circuit = check_circuit(circuit)
-  _checks.key(key)
+  checks.key(key)
 
   def init_fn(params: optax.Params) -> SuperposeState:
     del params
-    return SuperposeState(jnp.zeros([], jnp.int32), _checks.key(key))
+    return SuperposeState(jnp.zeros([], jnp.int32), checks.key(key))
 
   def update_fn(
     updates: optax.Updates,

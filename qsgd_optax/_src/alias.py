@@ -10,16 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from qsgd_optax import _checks
-from qsgd_optax.modulation import (
-  Circuit,
-  check_circuit,
-  modulations,
-  scale,
-  takes_one_circuit,
-  term,
-)
-from qsgd_optax.superpose import require_params, step_key
+from qsgd_optax._src import checks
+from qsgd_optax._src.circuit import Circuit, check_circuit, takes_one_circuit
+from qsgd_optax._src.modulation import modulations, scale, term
+from qsgd_optax._src.superpose import require_params, step_key
 
 Direction = Callable[[optax.Updates], optax.Updates]
 
@@ -129,23 +123,23 @@ def scale_by_qsgd(
     Kingma and Ba, `Adam: A Method for Stochastic Optimization
     <https://arxiv.org/abs/1412.6980>`_, 2014.
   """
-  _checks.choice(placement, "placement", PLACEMENTS)
-  _checks.adam(b1, b2, eps, eps_root)
+  checks.choice(placement, "placement", PLACEMENTS)
+  checks.adam(b1, b2, eps, eps_root)
   bounded = placement == "direction"
-  _checks.weight(quantum_weight, bound=DIRECTION_BOUND if bounded else None)
+  checks.weight(quantum_weight, bound=DIRECTION_BOUND if bounded else None)
   circuit = check_circuit(circuit)
-  _checks.key(key)
+  checks.key(key)
   adam = optax.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
   equation = EQUATIONS[placement]
   # A constant zero weight is optax.scale_by_adam exactly, with no circuit.
   off = (
     not callable(quantum_weight)
-    and not _checks.is_traced(quantum_weight)
+    and not checks.is_traced(quantum_weight)
     and (float(quantum_weight) == 0.0)
   )
 
   def init_fn(params: optax.Params) -> ScaleByQSGDState:
-    return ScaleByQSGDState(adam.init(params), _checks.key(key))
+    return ScaleByQSGDState(adam.init(params), checks.key(key))
 
   def update_fn(
     updates: optax.Updates,
@@ -160,7 +154,7 @@ def scale_by_qsgd(
       direction, adam_state = adam.update(updates, state.adam, params)
       return direction, ScaleByQSGDState(adam_state, new_key)
     weight = quantum_weight(state.adam.count) if callable(quantum_weight) else quantum_weight
-    if bounded and (callable(quantum_weight) or _checks.is_traced(quantum_weight)):
+    if bounded and (callable(quantum_weight) or checks.is_traced(quantum_weight)):
       weight = _inside_direction_bound(weight)
     adam_states = []
 
@@ -243,8 +237,8 @@ def qsgd(
     Pamuk et al., `Superpositional Gradient Descent
     <https://arxiv.org/abs/2511.01918>`_, 2025.
   """
-  _checks.hyperparameter(learning_rate, "learning_rate")
-  _checks.hyperparameter(weight_decay, "weight_decay", low=0.0)
+  checks.hyperparameter(learning_rate, "learning_rate")
+  checks.hyperparameter(weight_decay, "weight_decay", low=0.0)
   return optax.chain(
     scale_by_qsgd(
       b1,
