@@ -15,16 +15,12 @@ from qsgd_optax._src.circuit import Circuit, check_circuit, takes_one_circuit
 from qsgd_optax._src.modulation import modulations, scale, term
 from qsgd_optax._src.superpose import require_params, step_key
 
-Direction = Callable[[optax.Updates], optax.Updates]
-
-# Each placement as its equation, for a gradient g, the weight lambda, the
-# modulation m and adam(x), optax.scale_by_adam's direction for the gradient x.
-EQUATIONS: dict[str, Callable[[Direction, optax.Updates, Any, Any], optax.Updates]] = {
-  "gradient": lambda adam, g, lam, m: adam(scale(g, lam, m)),  # adam(g (1 + lam m))
-  "update": lambda adam, g, lam, m: optax.tree.add(adam(g), term(g, lam, m)),  # adam(g) + lam m g
-  "direction": lambda adam, g, lam, m: scale(adam(g), lam, m),  # adam(g) (1 + lam m)
-}
-PLACEMENTS = tuple(EQUATIONS)
+# The placements, for a gradient g, the weight lambda, the modulation m and
+# adam(x), optax.scale_by_adam's direction for the gradient x:
+#   gradient   adam(g (1 + lambda m))
+#   update     adam(g) + lambda m g      (the paper's literal rule)
+#   direction  adam(g) (1 + lambda m)
+PLACEMENTS = ("gradient", "update", "direction")
 # The direction placement needs 1 + lambda * m > 0 for every |m| <= 1.
 DIRECTION_BOUND = 1.0
 
@@ -130,7 +126,6 @@ def scale_by_qsgd(
   circuit = check_circuit(circuit)
   checks.key(key)
   adam = optax.scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov)
-  equation = EQUATIONS[placement]
   # A constant zero weight is optax.scale_by_adam exactly, with no circuit.
   off = (
     not callable(quantum_weight)
@@ -156,16 +151,16 @@ def scale_by_qsgd(
     weight = quantum_weight(state.adam.count) if callable(quantum_weight) else quantum_weight
     if bounded and (callable(quantum_weight) or checks.is_traced(quantum_weight)):
       weight = _inside_direction_bound(weight)
-    adam_states = []
-
-    def adam_direction(g: optax.Updates) -> optax.Updates:
-      direction, adam_state = adam.update(g, state.adam, params)
-      adam_states.append(adam_state)
-      return direction
-
     m = modulations(circuit, updates, params, key_now)
-    direction = equation(adam_direction, updates, weight, m)
-    return direction, ScaleByQSGDState(adam_states[0], new_key)
+    if placement == "gradient":
+      direction, adam_state = adam.update(scale(updates, weight, m), state.adam, params)
+    else:
+      direction, adam_state = adam.update(updates, state.adam, params)
+    if placement == "update":
+      direction = optax.tree.add(direction, term(updates, weight, m))
+    elif placement == "direction":
+      direction = scale(direction, weight, m)
+    return direction, ScaleByQSGDState(adam_state, new_key)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
