@@ -36,14 +36,13 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _results import save
+from _harness import RESULTS, save
 
 import qsgd_optax
 from qsgd_optax import Gates
 from qsgd_optax.backends import analytic, pauli, statevector
 
 BACKENDS = ("analytic", "pauli", "statevector", "pennylane")
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def time_update(tx, grads, params, repeats):
@@ -348,7 +347,7 @@ def main():
   )
   parser.add_argument("--threshold-params", type=int, default=1 << 16)
   parser.add_argument("--threshold-max-terms", type=int, default=6000)
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--out", default=RESULTS)
   parser.add_argument("--name", help="result file name (no extension; default backends-<platform>)")
   parser.add_argument(
     "--plot-only", action="store_true", help="redraw the PNG from an existing <name>.json"

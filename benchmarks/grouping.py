@@ -20,21 +20,18 @@ Writes benchmarks/results/grouping-<platform>.{json,md}.
 """
 
 import argparse
-import os
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 import optax
-from _results import save
-from _timing import carried, interleaved, run_meta
+from _harness import RESULTS, carried, interleaved, run_meta, save
 from xla_step import compile_step, leaves, read
 
 import qsgd_optax
 from qsgd_optax.grouping import GROUPINGS, forced
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 CIRCUITS = {  # The product circuit is elementwise: no grouping, measured once.
   "default": qsgd_optax.Circuit(),
   "chain": qsgd_optax.Circuit(entanglement="chain"),
@@ -108,7 +105,7 @@ def main():
   parser.add_argument("--rows", type=int, default=1024)
   parser.add_argument("--columns", type=int, nargs="+", default=[1024, 1023])
   parser.add_argument("--repeats", type=int, default=9)
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--out", default=RESULTS)
   args = parser.parse_args()
   start = time.time()
   meta = run_meta(repeats=args.repeats)

@@ -37,13 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _results import save
-from _timing import carried, interleaved, run_meta, tree_bytes
+from _harness import RESULTS, carried, interleaved, run_meta, save, tree_bytes
 
 import qsgd_optax
 from qsgd_optax import Circuit, grouping
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 # Spec-sheet memory bandwidth (bytes/s) by device kind (SXM parts).
 SPEC_BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12}
 LAYOUTS = ("tree", "flat", "odd", "flatten")
@@ -272,7 +270,7 @@ def main():
     help="how a leaf is split into circuits (qsgd_optax.grouping.GROUPINGS; "
     "default: the platform's, grouping.PLATFORM_GROUPING)",
   )
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--out", default=RESULTS)
   parser.add_argument("--name", default=None, help="result file name (default overhead-<platform>)")
   args = parser.parse_args()
   if args.summarize:

@@ -17,12 +17,10 @@ import os
 import platform
 import time
 
-from _results import save
+from _harness import RESULTS, save
 
 from qsgd_optax import Gates
 from qsgd_optax.backends import PAULI_MAX_TERMS, pauli
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def count(n_qubits, entanglement, layers, max_terms):
@@ -72,7 +70,7 @@ def main():
   parser.add_argument("--qubits", type=int, nargs="+", default=list(range(2, 9)))
   parser.add_argument("--layers", type=int, nargs="+", default=[1, 2, 3, 4])
   parser.add_argument("--max-terms", type=int, default=1 << 24)
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
+  parser.add_argument("--out", default=RESULTS)
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)
   rows = []

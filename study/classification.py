@@ -1,4 +1,4 @@
-"""Training harness shared by the demo and the benchmarks.
+"""Training harness shared by the demo and the study's experiments.
 
 A run trains a :class:`~study.models.TransformerClassifier` on a
 task of :mod:`study.tasks` with a given optimizer. Seeds run

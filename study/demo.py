@@ -1,6 +1,6 @@
 """The README's main job: Adam against ``qsgd`` on the paper's classifier.
 
-A small version of ``benchmarks/sequence_classification.py``: the paper's
+A small version of ``python -m study.sequence_classification``: the paper's
 transformer on a classification task, plain Adam against ``qsgd`` at lambda
 0.5 with the default placement (the gradient, before Adam), the direction
 placement (after Adam's normalisation), and the noise-floor control (Adam on

@@ -16,7 +16,7 @@ wrong there, and only position tells the classes apart). A transformer learns
 the counting part fast and the order part slowly, which gives the task
 headroom: with 4500 training sequences and ``order_fraction=0.5``, Adam with
 the paper's settings first reaches 90% test accuracy at epochs 5-8 and ends
-near 91% (``benchmarks/calibrate_task.py``), as the paper's Adam did.
+near 91% (``python -m study.calibrate_task``), as the paper's Adam did.
 
 ``arithmetic_problems``: GSM8K-style word problems with worked answers, for
 the fine-tuning experiment.
@@ -169,7 +169,7 @@ def arithmetic_problems(
 
 
 # Default sizes (train, test). "topics" is the task of version 0.1; "ordered" is
-# calibrated (benchmarks/calibrate_task.py, 3 seeds, 14 epochs): Adam first at
+# calibrated (study/calibrate_task.py, 3 seeds, 14 epochs): Adam first at
 # 90% test accuracy at epochs 5-8 (mean 6.3), 90.7% at the end, peak 92.1%.
 TASK_SIZES = {"topics": (4000, 1000), "ordered": (4500, 1000), "digits": (1297, 500)}
 TASKS = tuple(TASK_SIZES)

@@ -16,6 +16,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+import _xla  # the compile-only devices, shared by the two benchmarks
 import xla_step
 import xla_train_step
 
@@ -32,7 +33,7 @@ BOUNDS = {
 # Every target on the 50M leaf in both dtypes; the odd last axis and the GPT-2 tree, whose
 # compiles are the slow ones, on fewer (the whole product took 19 minutes on one core).
 CASES = [
-  *((target, "4096x12288", dtype) for target in FAMILY for dtype in xla_step.DTYPES),
+  *((target, "4096x12288", dtype) for target in FAMILY for dtype in _xla.DTYPES),
   *((target, "768x50257", "float32") for target in ("h100", "h200", "v5e")),
   ("h200", "gpt2", "float32"),
   ("h200", "gpt2", "bfloat16"),
@@ -41,7 +42,7 @@ CASES = [
 # One pytest-xdist worker per case (--dist loadgroup): AdamW's step, the baseline, compiled once.
 CASES = [pytest.param(*c, marks=pytest.mark.xdist_group("xla-{}-{}-{}".format(*c))) for c in CASES]
 
-REASONS = {target: xla_step.available(target)[1] for target in FAMILY}
+REASONS = {target: _xla.available(target)[1] for target in FAMILY}
 if all(REASONS.values()):
   pytest.skip(f"{REASONS['h200']}; {REASONS['v5e']}", allow_module_level=True)
 
@@ -53,14 +54,14 @@ optimizers = functools.cache(xla_step.optimizers)
 def row(target, tree, dtype, label):
   """The Row of one optimizer's step, compiled once per process."""
   tx = optimizers()[label]
-  return xla_step.analyse(tx, xla_step.TREES[tree], xla_step.device(target), dtype)
+  return xla_step.analyse(tx, xla_step.TREES[tree], _xla.device(target), dtype)
 
 
 # Both forms for the default circuit (AdamW's exactly) and chain; qsgd alone for ring and the
 # paper's circuit, whose composed steps are the slowest compiles (the same formulation).
 FORMS = [
   (circuit, form)
-  for circuit in xla_step.CIRCUITS
+  for circuit in _xla.CIRCUITS
   for form in ("qsgd", "superpose")
   if form == "qsgd" or circuit in ("default", "chain")
 ]
@@ -108,7 +109,7 @@ TRAIN_BOUNDS = {  # (extra traffic pb, extra temp pb, cycles x AdamW's)
 @functools.cache
 def train_row(target, model, label):
   tx = xla_train_step.optimizers()[label]
-  return xla_train_step.analyse(model, tx, "1x512", xla_step.device(target), "float32", layers=2)
+  return xla_train_step.analyse(model, tx, "1x512", _xla.device(target), "float32", layers=2)
 
 
 @pytest.mark.parametrize("circuit", ["default", "chain"])

@@ -2,9 +2,9 @@
 # The README's test command timed as a newcomer runs it: for each revision, a fresh clone of this
 # repository, a fresh virtual environment, `pip install -e '.[dev]' && python -m pytest`
 # (with --durations=15). Run revisions back to back to compare them in the same hour:
-#   bash benchmarks/suite_time.sh HEAD~1 HEAD   (any revisions: tags, branches, hashes)
-#   PYTHON=~/.pyenv/versions/3.12.1/bin/python bash benchmarks/suite_time.sh HEAD   (another Python)
-#   TAG=-quick PYTEST_ARGS=@args.txt bash benchmarks/suite_time.sh HEAD   (extra pytest arguments,
+#   bash tools/suite_time.sh HEAD~1 HEAD   (any revisions: tags, branches, hashes)
+#   PYTHON=~/.pyenv/versions/3.12.1/bin/python bash tools/suite_time.sh HEAD   (another Python)
+#   TAG=-quick PYTEST_ARGS=@args.txt bash tools/suite_time.sh HEAD   (extra pytest arguments,
 #     one per line in args.txt, e.g. a -m expression; TAG names the output file)
 # Output: one line per step on stdout; each run's pytest output in $OUT (default /tmp/suite_time).
 set -u

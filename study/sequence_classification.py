@@ -12,28 +12,29 @@ Seeds are paired (same init, data order and dropout for every optimizer) and
 train together under ``jax.vmap``. Optionally (``--quantum``) the 2x2 of
 classical/quantum attention under Adam and ``qsgd`` lambda 0.5.
 
-Run:
-  python benchmarks/sequence_classification.py --epochs 12     # ordered, 10 seeds
-  python benchmarks/sequence_classification.py --task digits --epochs 12
-  python benchmarks/sequence_classification.py --quantum       # + the 2x2 arm
-  python benchmarks/sequence_classification.py --quick
-Writes benchmarks/results/sequence_classification-<platform>-<task>.{json,md,png}.
+Run from the repository's root:
+  python -m study.sequence_classification --epochs 12     # ordered, 10 seeds
+  python -m study.sequence_classification --task digits --epochs 12
+  python -m study.sequence_classification --quantum       # + the 2x2 arm
+  python -m study.sequence_classification --quick
+Writes study/results/sequence_classification-<platform>-<task>.{json,md,png}.
 """
 
 import argparse
 import os
 import platform
 import time
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import jax
-from _results import save
 from tqdm import tqdm
 
-from qsgd_optax import experiments
+from study import classification as experiments
 from study import tasks
+from study._results import RESULTS, save
 from study.mechanism import matched_noise_eta
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 OPTIMIZERS = [
   "adam",
   "floor",
@@ -50,8 +51,11 @@ OPTIMIZERS = [
 QUANTUM_OPTIMIZERS = ["adam", "qsgd-0.5"]
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
+  """The command line (see the module doc); returns the runs."""
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--task", default="ordered", choices=tasks.TASKS)
   parser.add_argument("--seeds", type=int, default=10)
   parser.add_argument("--epochs", type=int, default=10)
@@ -60,8 +64,8 @@ def main():
     "--quantum", action="store_true", help="add quantum-attention runs (2x2 design)"
   )
   parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  args = parser.parse_args()
+  parser.add_argument("--out", default=RESULTS)
+  args = parser.parse_args(argv)
   if args.quick:
     args.seeds, args.epochs = 2, 3
   os.makedirs(args.out, exist_ok=True)
@@ -82,7 +86,7 @@ def main():
       runs += experiments.train_seeds(setup, name, seeds, on_epoch=lambda _: bar.update())
   rows = experiments.summarize(runs)
   meta = dict(
-    command=f"python benchmarks/sequence_classification.py --task {args.task} "
+    command=f"python -m study.sequence_classification --task {args.task} "
     f"--seeds {args.seeds} --epochs {args.epochs}"
     + "".join(f" --{k}" for k, v in vars(args).items() if v is True),
     machine=f"{platform.machine()}, {os.cpu_count()} cores, {jax.devices()[0].platform}",
@@ -99,6 +103,7 @@ def main():
   )
   save(args.out, name, dict(meta=meta, summary=rows, runs=runs), md, indent=None)
   experiments.plot(runs, os.path.join(args.out, name + ".png"))
+  return runs
 
 
 if __name__ == "__main__":

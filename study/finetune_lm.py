@@ -5,7 +5,7 @@
 2. Fine-tune copies of it, one epoch at batch 1 as in the paper (warm-up then
    linear decay to 0, gradient clipping 1.0, weight decay 0.01), on
    GSM8K-style word problems with worked answers generated in code
-   (:func:`qsgd_optax.tasks.arithmetic_problems`), with AdamW (the paper's
+   (:func:`study.tasks.arithmetic_problems`), with AdamW (the paper's
    baseline), ``qsgd`` at lambda in {0.1, 0.5, 1.0}, the direction placement at
    0.5 and the noise floor (AdamW on gradients times ``1 + 1e-6 u``), over
    several seeds.
@@ -16,10 +16,10 @@
 The paper's learning rate (2e-5) is for a pre-trained LLM; this 0.8M-parameter
 model needs a larger one (default 1e-3, same for every optimizer).
 
-Run:
-  python benchmarks/finetune_lm.py            # 3 seeds
-  python benchmarks/finetune_lm.py --quick
-Writes benchmarks/results/finetune_lm-<platform>.{json,md,png}.
+Run from the repository's root:
+  python -m study.finetune_lm            # 3 seeds
+  python -m study.finetune_lm --quick
+Writes study/results/finetune_lm-<platform>.{json,md,png}.
 """
 
 import argparse
@@ -27,25 +27,26 @@ import glob
 import os
 import platform
 import time
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _results import save
 from flax import nnx
 from tqdm import tqdm
 
-from qsgd_optax._src.transformer import CausalLM
+from qsgd_optax.nn import CausalLM
 from study import optimizer
+from study._results import RESULTS, save
 from study.tasks import arithmetic_problems
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 LEN = 96
 OPTIMIZERS = ["adamw", "floor", "qsgd-0.1", "qsgd-0.5", "qsgd-1.0", "qsgd-0.5-direction"]
 
 
-def stdlib_corpus(n_chars):
+def stdlib_corpus(n_chars: int) -> np.ndarray:
   files = sorted(glob.glob(os.path.join(os.path.dirname(os.__file__), "*.py")))
   parts = []
   for f in files:
@@ -55,11 +56,11 @@ def stdlib_corpus(n_chars):
   return np.frombuffer(text[:n_chars].encode("ascii", "ignore"), np.uint8)
 
 
-def encode(s):
+def encode(s: str) -> np.ndarray:
   return np.frombuffer(s.encode("ascii"), np.uint8)
 
 
-def problem_batch(problems):
+def problem_batch(problems: Sequence[tuple[str, str, Any]]) -> tuple[np.ndarray, np.ndarray]:
   """Tokens [n, LEN] (0-padded) and a loss mask over real next-tokens."""
   x = np.zeros((len(problems), LEN), np.int32)
   for i, (q, a, _) in enumerate(problems):
@@ -68,13 +69,14 @@ def problem_batch(problems):
   return x, (x[:, 1:] != 0).astype(np.float32)
 
 
-def lm_loss(model, x, mask):
+def lm_loss(model: CausalLM, x: Any, mask: Any) -> jax.Array:
+  """Mean next-token cross-entropy of the tokens ``x`` where ``mask`` is 1."""
   logits = model(x[:, :-1], deterministic=True)
   nll = optax.softmax_cross_entropy_with_integer_labels(logits, x[:, 1:])
   return (nll * mask).sum() / mask.sum()
 
 
-def pretrain(steps, seed=0):
+def pretrain(steps: int, seed: int = 0) -> tuple[Any, Any, float]:
   data = stdlib_corpus(400_000)
   model = CausalLM(256, LEN, d_model=128, num_heads=4, d_ff=512, num_layers=3, rngs=nnx.Rngs(seed))
   graphdef, params = nnx.split(model, nnx.Param)
@@ -82,7 +84,7 @@ def pretrain(steps, seed=0):
   state = tx.init(params)
 
   @jax.jit
-  def step(params, state, key):
+  def step(params: Any, state: Any, key: jax.Array) -> tuple[Any, Any, jax.Array]:
     starts = jax.random.randint(key, (32,), 0, data.size - LEN)
     x = jax.vmap(lambda s: jax.lax.dynamic_slice(jnp.asarray(data), (s,), (LEN,)))(starts)
     x = x.astype(jnp.int32)
@@ -97,7 +99,9 @@ def pretrain(steps, seed=0):
   return graphdef, params, float(loss)
 
 
-def make_tx(name, lr, steps, warmup, seed=0):
+def make_tx(
+  name: str, lr: float, steps: int, warmup: int, seed: int = 0
+) -> optax.GradientTransformation:
   schedule = optax.join_schedules(
     [optax.linear_schedule(0.0, lr, warmup), optax.linear_schedule(lr, 0.0, steps - warmup)],
     [warmup],
@@ -106,15 +110,24 @@ def make_tx(name, lr, steps, warmup, seed=0):
   return optax.chain(optax.clip_by_global_norm(1.0), inner)
 
 
-def finetune(graphdef, params, name, seed, train, test, lr, warmup):
+def finetune(
+  graphdef: Any,
+  params: Any,
+  name: str,
+  seed: int,
+  train: Sequence[tuple[str, str, Any]],
+  test: Sequence[tuple[str, str, Any]],
+  lr: float,
+  warmup: int,
+) -> dict[str, Any]:
   x, mask = (jnp.asarray(a) for a in problem_batch(train))
   order = np.random.default_rng(seed).permutation(len(train))
   tx = make_tx(name, lr, len(train), min(warmup, len(train) // 4), seed)
   state = tx.init(params)
 
   @jax.jit
-  def epoch(params, state):
-    def step(carry, i):
+  def epoch(params: Any, state: Any) -> tuple[Any, jax.Array]:
+    def step(carry: tuple[Any, Any], i: jax.Array) -> tuple[tuple[Any, Any], jax.Array]:
       params, state = carry
       loss, grads = jax.value_and_grad(
         lambda p: lm_loss(nnx.merge(graphdef, p), x[i][None], mask[i][None])
@@ -142,7 +155,9 @@ def finetune(graphdef, params, name, seed, train, test, lr, warmup):
   )
 
 
-def answer_accuracy(graphdef, params, problems, max_new=40):
+def answer_accuracy(
+  graphdef: Any, params: Any, problems: Sequence[tuple[str, str, Any]], max_new: int = 40
+) -> float:
   """Greedy decoding after 'A:'; correct if the text after '####' is the answer."""
   prompts = [encode(f"Q: {q}\nA: ") for q, _, _ in problems]
   x = np.zeros((len(problems), LEN), np.int32)
@@ -151,8 +166,8 @@ def answer_accuracy(graphdef, params, problems, max_new=40):
   lengths = np.array([p.size for p in prompts])
 
   @jax.jit
-  def decode(x):
-    def body(i, x):
+  def decode(x: jax.Array) -> jax.Array:
+    def body(i: jax.Array, x: jax.Array) -> jax.Array:
       logits = nnx.merge(graphdef, params)(x, deterministic=True)
       pos = jnp.minimum(lengths + i, LEN - 1)
       nxt = jnp.argmax(logits[jnp.arange(x.shape[0]), pos - 1], -1)
@@ -168,8 +183,11 @@ def answer_accuracy(graphdef, params, problems, max_new=40):
   return correct / len(problems)
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
+  """The command line (see the module doc); returns the summary rows."""
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--seeds", type=int, default=3)
   parser.add_argument("--pretrain-steps", type=int, default=600)
   parser.add_argument("--train", type=int, default=2000)
@@ -177,8 +195,8 @@ def main():
   parser.add_argument("--lr", type=float, default=1e-3)
   parser.add_argument("--warmup", type=int, default=500)
   parser.add_argument("--quick", action="store_true")
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  args = parser.parse_args()
+  parser.add_argument("--out", default=RESULTS)
+  args = parser.parse_args(argv)
   if args.quick:
     args.seeds, args.pretrain_steps, args.train, args.test = 2, 100, 300, 100
   os.makedirs(args.out, exist_ok=True)
@@ -189,11 +207,11 @@ def main():
     train = arithmetic_problems(args.train, seed=seed)
     for name in tqdm(OPTIMIZERS, desc=f"fine-tune seed {seed}"):
       runs.append(finetune(graphdef, params, name, seed, train, test, args.lr, args.warmup))
-  summary = []
+  summary: list[dict[str, Any]] = []
   base = {r["seed"]: r for r in runs if r["optimizer"] == "adamw"}
   for name in OPTIMIZERS:
     rs = [r for r in runs if r["optimizer"] == name]
-    row = dict(optimizer=name, seeds=len(rs))
+    row: dict[str, Any] = dict(optimizer=name, seeds=len(rs))
     for m in ("mean_train_loss", "held_out_loss", "answer_accuracy", "seconds"):
       v = np.array([r[m] for r in rs])
       row[m] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0)
@@ -226,8 +244,8 @@ def main():
     )
   md = "\n".join(lines)
   data = dict(args=vars(args), pretrain_loss=pre_loss, summary=summary, runs=runs)
-  name = f"finetune_lm-{jax.devices()[0].platform}"
-  save(args.out, name, data, md, indent=None)
+  stem = f"finetune_lm-{jax.devices()[0].platform}"
+  save(args.out, stem, data, md, indent=None)
   import matplotlib  # pylint: disable=import-outside-toplevel
 
   matplotlib.use("Agg")
@@ -244,8 +262,8 @@ def main():
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(os.path.join(args.out, name + ".png"), dpi=110)
-  print(md)
+  fig.savefig(os.path.join(args.out, stem + ".png"), dpi=110)
+  return summary
 
 
 if __name__ == "__main__":

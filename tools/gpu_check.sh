@@ -9,16 +9,16 @@
 #      50M bfloat16, for qsgd and chain(superpose, adamw), default / chain /
 #      ring / paper's circuit,
 #   4. the whole train step of GPT-2 small at batch 1x512, float32 (forward,
-#      backward, update, apply, donated; xla_train_step.py --time): AdamW and
-#      qsgd with every circuit, interleaved, medians.
+#      backward, update, apply, donated; benchmarks/train_step.py --model gpt2):
+#      AdamW and qsgd with every circuit, interleaved, medians.
 # GPU_CHECK_QUICK=1 runs a small version of every part, on any machine (the
 # CPU included).
 #
 # It needs jax, optax, flax, pytest(-xdist) and hypothesis; PennyLane's tests
 # skip where it is not installed. Run from the repository's root:
-#   bash benchmarks/gpu_check.sh      # on the GPU machine, about 8 minutes
+#   bash tools/gpu_check.sh      # on the GPU machine, about 8 minutes
 # Everything lands under $OUT: pytest.log, pytest-summary.md, xla_step-h200.md,
-# grouping-gpu.md, overhead-gpu.md, xla_train_step-gpu-time.md, and the raw
+# grouping-gpu.md, overhead-gpu.md, train_step-gpu-gpt2.md, and the raw
 # numbers in results-json.tgz
 # (copy them into benchmarks/results/ under the names of its README.md, with the
 # version, e.g. overhead-gpu-0.4-run1, beside the older overhead-gpu).
@@ -81,9 +81,8 @@ timeout 100 python3 benchmarks/overhead.py --sizes "${sizes[@]}" --bf16-size "$b
   --only adamw qsgd "superpose+adamw" "qsgd(chain)" "superpose(chain)+adamw" "qsgd(ring)" \
   "superpose(ring)+adamw" "qsgd(chain, layers=2)" "superpose(chain, layers=2)+adamw" | tail -4
 step "whole train step, GPT-2 small, 1x512"
-timeout 120 python3 benchmarks/xla_train_step.py --time --model gpt2 --batch 1x512 \
-  --dtype float32 "${layers[@]}" --repeats "$((4 * repeats))" --out "$out/xla_train_step-gpu-time" \
-  | tail -8
+timeout 120 python3 benchmarks/train_step.py --model gpt2 --batch 1x512 --dtype float32 \
+  "${layers[@]}" --repeats "$((4 * repeats))" --out "$out" --name train_step-gpu-gpt2 | tail -8
 step "done"
 (cd "$out" && tar czf results-json.tgz ./*.json && rm ./*.json)
 ls "$out"

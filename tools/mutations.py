@@ -4,12 +4,12 @@ Each mutant replaces one snippet of the package (it must occur exactly once)
 in a fresh copy of the working tree, then runs the named test files there
 (``pytest -x``, the README's own tests): a mutant is *caught* when a test
 fails, and the first failing test is recorded. A survivor means a missing
-test. The table goes to ``benchmarks/results/mutations-<platform>.{md,json}``
+test. The table goes to ``tools/results/mutations-<platform>.{md,json}``
 (the platform jax runs the tests on) and, by hand, to ``docs/reliability.md``.
 
-Run:
-  python benchmarks/mutations.py               # every mutant (about 10 minutes, 2 cores)
-  python benchmarks/mutations.py --only pauli-cnot-sign
+Run from the repository's root:
+  python tools/mutations.py               # every mutant (about 10 minutes, 2 cores)
+  python tools/mutations.py --only pauli-cnot-sign
 """
 
 import argparse
@@ -40,7 +40,7 @@ MUTANTS = [
   Mutant(
     "factor-halved",
     "modulation",
-    "qsgd_optax/modulation.py",
+    "qsgd_optax/_src/modulation.py",
     "equation = lambda x, lam_m: x * (1 + lam_m)",
     "equation = lambda x, lam_m: x * (1 + 0.5 * lam_m)",
     ("tests/test_superpose.py",),
@@ -48,7 +48,7 @@ MUTANTS = [
   Mutant(
     "modulation-sign",
     "modulation",
-    "qsgd_optax/modulation.py",
+    "qsgd_optax/_src/modulation.py",
     "  m = -expectations(circuit, theta, key, dtype)",
     "  m = expectations(circuit, theta, key, dtype)",
     ("tests/test_superpose.py",),
@@ -56,7 +56,7 @@ MUTANTS = [
   Mutant(
     "finite-clip-removed",
     "modulation",
-    "qsgd_optax/modulation.py",
+    "qsgd_optax/_src/modulation.py",
     "out = jnp.where(jnp.isinf(xc), out, jnp.clip(out, -big, big))",
     "out = out",
     ("tests/test_properties.py", "tests/test_superpose.py"),
@@ -64,7 +64,7 @@ MUTANTS = [
   Mutant(
     "padding-angle",
     "grouping and padding",
-    "qsgd_optax/grouping.py",
+    "qsgd_optax/_src/grouping.py",
     "t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)])",
     "t = jnp.pad(t, [(0, 0)] * (t.ndim - 1) + [(0, pad)], constant_values=0.25)",
     ("tests/test_superpose.py",),
@@ -72,7 +72,7 @@ MUTANTS = [
   Mutant(
     "shifted-grouping-offset",
     "grouping and padding",
-    "qsgd_optax/grouping.py",
+    "qsgd_optax/_src/grouping.py",
     "z_k = backend.columns([shifted(j - k) for j in range(n)])[k]",
     "z_k = backend.columns([shifted(k - j) for j in range(n)])[k]",
     ("tests/test_one_loop.py",),
@@ -120,23 +120,23 @@ MUTANTS = [
   Mutant(
     "gradient-placement-dropped",
     "placements",
-    "qsgd_optax/alias.py",
-    '"gradient": lambda adam, g, lam, m: adam(scale(g, lam, m)),',
-    '"gradient": lambda adam, g, lam, m: adam(g),',
+    "qsgd_optax/_src/alias.py",
+    "direction, adam_state = adam.update(scale(updates, weight, m), state.adam, params)",
+    "direction, adam_state = adam.update(updates, state.adam, params)",
     ("tests/test_alias.py",),
   ),
   Mutant(
     "update-placement-sign",
     "placements",
-    "qsgd_optax/alias.py",
-    "optax.tree.add(adam(g), term(g, lam, m))",
-    "optax.tree.sub(adam(g), term(g, lam, m))",
+    "qsgd_optax/_src/alias.py",
+    "direction = optax.tree.add(direction, term(updates, weight, m))",
+    "direction = optax.tree.sub(direction, term(updates, weight, m))",
     ("tests/test_alias.py",),
   ),
   Mutant(
     "direction-bound",
     "placements",
-    "qsgd_optax/alias.py",
+    "qsgd_optax/_src/alias.py",
     "DIRECTION_BOUND = 1.0",
     "DIRECTION_BOUND = 1.5",
     ("tests/test_direction.py",),
@@ -144,15 +144,15 @@ MUTANTS = [
   Mutant(
     "adam-state-frozen",
     "Adam's state",
-    "qsgd_optax/alias.py",
-    "return direction, ScaleByQSGDState(adam_state, new_key)",
-    "return direction, ScaleByQSGDState(state.adam, new_key)",
+    "qsgd_optax/_src/alias.py",
+    "m)\n    return direction, ScaleByQSGDState(adam_state, new_key)",  # the last return
+    "m)\n    return direction, ScaleByQSGDState(state.adam, new_key)",
     ("tests/test_adam_state.py",),
   ),
   Mutant(
     "schedule-off-by-one",
     "Adam's state",
-    "qsgd_optax/alias.py",
+    "qsgd_optax/_src/alias.py",
     "weight = quantum_weight(state.adam.count) if callable",
     "weight = quantum_weight(state.adam.count + 1) if callable",
     ("tests/test_alias.py", "tests/test_adam_state.py"),
@@ -160,7 +160,7 @@ MUTANTS = [
   Mutant(
     "key-never-advances",
     "checkpoint path",
-    "qsgd_optax/superpose.py",
+    "qsgd_optax/_src/superpose.py",
     "  new_key, key_now = jax.random.split(key)\n  return new_key, key_now",
     "  new_key, key_now = jax.random.split(key)\n  return key, key_now",
     ("tests/test_checkpoint.py",),
@@ -168,7 +168,7 @@ MUTANTS = [
   Mutant(
     "attention-series-sign",
     "attention score circuit",
-    "qsgd_optax/nn/attention.py",
+    "qsgd_optax/_src/attention.py",
     "out = out + re[k] * ck + im[k] * sk",
     "out = out + re[k] * ck - im[k] * sk",
     ("tests/test_attention.py",),
@@ -176,7 +176,7 @@ MUTANTS = [
   Mutant(
     "attention-readout",
     "attention score circuit",
-    "qsgd_optax/nn/attention.py",
+    "qsgd_optax/_src/attention.py",
     "return probs[..., :n].sum(-1)",
     "return probs[..., 1 : n + 1].sum(-1)",
     ("tests/test_attention.py",),

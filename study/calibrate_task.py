@@ -7,35 +7,34 @@ accuracy, the peak and the final accuracy. The target: 90% first reached
 around epoch 7, about 91-92% at the end of 10+ epochs, as the paper's Adam
 did.
 
-Run:
-  python benchmarks/calibrate_task.py --epochs 14 \\
+Run from the repository's root:
+  python -m study.calibrate_task --epochs 14 \\
     --setting n_train=3000,order_fraction=0.5 --setting n_train=2000,order_fraction=0.7
-Writes benchmarks/results/calibrate_task-<platform>.{json,md}.
+Writes study/results/calibrate_task-<platform>.{json,md}.
 """
 
 import argparse
-import os
+from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 import jax
 import numpy as np
-from _results import save
 
-from qsgd_optax import experiments
+from study import classification as experiments
 from study import tasks
+from study._results import RESULTS, save
 from study.classification import epochs_to
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-def parse(setting):
-  out = {}
+def parse(setting: str) -> dict[str, Union[int, float]]:
+  out: dict[str, Union[int, float]] = {}
   for item in setting.split(","):
     key, value = item.split("=")
     out[key] = float(value) if "." in value else int(value)
   return out
 
 
-def run(setting, seeds, epochs):
+def run(setting: dict[str, Any], seeds: list[int], epochs: int) -> dict[str, Any]:
   setting = dict(setting)
   n_train = setting.pop("n_train", tasks.TASK_SIZES["ordered"][0])
   setup = experiments.ClassificationSetup(
@@ -51,13 +50,16 @@ def run(setting, seeds, epochs):
   )
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
+  """The command line (see the module doc); returns each setting's curves."""
+  parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   parser.add_argument("--setting", action="append", required=True)
   parser.add_argument("--seeds", type=int, default=3)
   parser.add_argument("--epochs", type=int, default=14)
-  parser.add_argument("--out", default=os.path.join(HERE, "results"))
-  args = parser.parse_args()
+  parser.add_argument("--out", default=RESULTS)
+  args = parser.parse_args(argv)
   lines = [
     "| setting | epoch first at 90% (per seed) | peak | final |",
     "| --- | --- | --- | --- |",
@@ -73,6 +75,7 @@ def main():
     print(line, flush=True)
     print("  mean curve:", np.round(np.mean(r["test_acc"], 0), 3).tolist(), flush=True)
   save(args.out, f"calibrate_task-{jax.devices()[0].platform}", results, "\n".join(lines))
+  return results
 
 
 if __name__ == "__main__":

@@ -1,16 +1,43 @@
-"""How the timing benchmarks measure: interleaved candidates, medians, memory.
+"""What every benchmark shares: how it measures, and how it hands in its results.
 
 Every candidate is a callable that runs one more step of its own (carrying its
 params and state) and returns what to wait for. :func:`interleaved` runs all
 candidates in a shuffled order each round, each timed step after an untimed
 one, so machine noise and cache state hit all alike.
+
+Results go to ``<out>/<name>.json`` (the raw numbers) and ``<out>/<name>.md``
+(the table quoted in the docs), the table also printed (:func:`save`).
+
+The scripts run as ``python benchmarks/<script>.py``; importing this module
+(every script does, before ``qsgd_optax``) puts the repository's root on
+``sys.path``, so that they import the checkout's package where none is
+installed, and the study (``study/``), which is never installed.
 """
 
+import json
+import os
 import random
+import sys
 import time
 from collections.abc import Callable
 
 import jax
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+if ROOT not in sys.path:
+  sys.path.append(ROOT)  # an installed qsgd_optax comes first
+
+
+def save(out: str, name: str, data, md: str, indent: int | None = 1) -> None:
+  """Writes ``data`` as JSON and ``md`` as markdown under ``out``; prints ``md``."""
+  text = json.dumps(data, indent=indent)  # fails before any file is touched
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, name + ".json"), "w") as f:
+    f.write(text)
+  with open(os.path.join(out, name + ".md"), "w") as f:
+    f.write(md + "\n")
+  print(md)
 
 
 def tree_bytes(tree) -> int:
@@ -25,13 +52,13 @@ def memory(compiled) -> dict:
   return {f: getattr(mem, f"{f}_size_in_bytes", None) for f in fields} if mem else {}
 
 
-def carried(step, params, state, grads) -> Callable[[], object]:
-  """A candidate for :func:`interleaved`: each call runs ``step`` once more
-  on the params and state it carries (donated by ``step``), returns them."""
+def carried(step, params, state, *args) -> Callable[[], object]:
+  """A candidate for :func:`interleaved`: each call runs ``step(params, state, *args)``
+  once more on the params and state it carries (donated by ``step``), returns them."""
   carry = [params, state]
 
   def advance():
-    carry[0], carry[1] = step(carry[0], carry[1], grads)
+    carry[0], carry[1] = step(carry[0], carry[1], *args)[:2]
     return carry[0]
 
   return advance
@@ -63,7 +90,6 @@ def interleaved(
 
 def run_meta(**extra) -> dict:
   """What every result records: the device, jax's version and the date."""
-  import os
   import platform
 
   device = jax.devices()[0]
