@@ -142,7 +142,7 @@ def initialize(args):
       coordinator_bind_address=args.coordinator_address if args.loopback else None,
     )
   if args.loopback:  # One machine: collectives over 127.0.0.1 only.
-    from loopback import bind_gloo_to_loopback
+    from _loopback import bind_gloo_to_loopback
 
     bind_gloo_to_loopback()
 

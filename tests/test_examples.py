@@ -21,7 +21,9 @@ from conftest import CPU_COLLECTIVES, EXAMPLES, run_example
 MULTIPLE_DEVICES = {"sharded_finetune.py", "explicit_sharding.py", "multihost_finetune.py"}
 TUNIX = "tunix_finetune.py"
 IN_PROCESS = sorted(
-  f for f in os.listdir(EXAMPLES) if f.endswith(".py") and f not in MULTIPLE_DEVICES | {TUNIX}
+  f
+  for f in os.listdir(EXAMPLES)
+  if f.endswith(".py") and not f.startswith("_") and f not in MULTIPLE_DEVICES | {TUNIX}
 )
 
 

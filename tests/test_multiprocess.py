@@ -45,7 +45,7 @@ def launch(runs, tmp):
   peer died would otherwise wait in a collective. Returns the exit codes and
   the stderr tails."""
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-  # The repository (the package) and examples/ (its loopback binding).
+  # The repository (the package) and examples/ (its _loopback binding).
   path = [ROOT, os.path.join(ROOT, "examples"), env.get("PYTHONPATH", "")]
   env.update(JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join(path))
   procs = {}

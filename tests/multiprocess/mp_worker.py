@@ -79,7 +79,7 @@ def setup(args):
       coordinator_bind_address=address,  # The default, [::]:port, is every interface.
       initialization_timeout=60,
     )
-    from loopback import bind_gloo_to_loopback
+    from _loopback import bind_gloo_to_loopback
 
     bind_gloo_to_loopback()
 

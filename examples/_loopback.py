@@ -35,7 +35,7 @@ def bind_gloo_to_loopback() -> None:
   if missing:
     raise RuntimeError(
       f"jax {jax.__version__} has no {', '.join(missing)}: the loopback Gloo binding "
-      "(loopback) needs updating for this jax."
+      "(examples/_loopback.py) needs updating for this jax."
     )
 
   def factory() -> Any:
