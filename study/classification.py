@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, Optional, TypeVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -80,7 +80,10 @@ def optimizer(
     scale = float(parts[1])
     if kind == "qsgd":
       return qsgd(
-        learning_rate, quantum_weight=scale, weight_decay=weight_decay, placement=placement
+        learning_rate,
+        quantum_weight=scale,
+        weight_decay=weight_decay,
+        placement=cast(Any, placement),  # A name from the optimizer's label; qsgd checks it.
       )
     if placement == "gradient":
       return optax.chain(fixed_modulation(scale, seed), adamw())

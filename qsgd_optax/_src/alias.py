@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Literal, NamedTuple, Optional, Union, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import ArrayLike
 
 from qsgd_optax._src import checks
 from qsgd_optax._src.circuit import Circuit, check_circuit, takes_one_circuit
@@ -20,7 +21,8 @@ from qsgd_optax._src.superpose import require_params, step_key
 #   gradient   adam(g (1 + lambda m))
 #   update     adam(g) + lambda m g      (the paper's literal rule)
 #   direction  adam(g) (1 + lambda m)
-PLACEMENTS = ("gradient", "update", "direction")
+Placement = Literal["gradient", "update", "direction"]
+PLACEMENTS: tuple[Placement, ...] = get_args(Placement)
 # The direction placement needs 1 + lambda * m > 0 for every |m| <= 1.
 DIRECTION_BOUND = 1.0
 
@@ -66,9 +68,9 @@ def scale_by_qsgd(
   *,
   nesterov: bool = False,
   quantum_weight: optax.ScalarOrSchedule = 0.5,
-  placement: str = "gradient",
+  placement: Placement = "gradient",
   circuit: Circuit = Circuit(),
-  key: Union[int, jax.Array] = 0,
+  key: Union[int, ArrayLike] = 0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""``optax.scale_by_adam`` with the circuit's modulation ``m(theta)`` at one placement.
 
@@ -178,9 +180,9 @@ def qsgd(
   *,
   nesterov: bool = False,
   quantum_weight: optax.ScalarOrSchedule = 0.5,
-  placement: str = "gradient",
+  placement: Placement = "gradient",
   circuit: Circuit = Circuit(),
-  key: Union[int, jax.Array] = 0,
+  key: Union[int, ArrayLike] = 0,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Superpositional Gradient Descent: ``optax.adamw`` with a quantum perturbation.
 

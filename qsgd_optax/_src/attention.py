@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any, Literal, Optional, get_args
 
 import jax
 import jax.numpy as jnp
@@ -54,10 +54,12 @@ from flax import nnx
 from qsgd_optax._src.gates import Entanglement, Gate, entangling_pairs, layered_gates
 from qsgd_optax.backends import analytic, pennylane, statevector
 
-READOUTS = ("expval", "probs")
+Readout = Literal["expval", "probs"]
+READOUTS: tuple[Readout, ...] = get_args(Readout)
 # How ScoreCircuit evaluates Phi: not qsgd_optax.backends.BACKENDS (here
 # "analytic" is the Fourier series; see ScoreCircuit).
-SCORE_BACKENDS = ("auto", "analytic", "statevector", "pennylane")
+ScoreBackend = Literal["auto", "analytic", "statevector", "pennylane"]
+SCORE_BACKENDS: tuple[ScoreBackend, ...] = get_args(ScoreBackend)
 # The circuit's own float contractions (the readout) run at full float32
 # precision, whatever the default matmul precision (TF32 on recent GPUs).
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -108,8 +110,8 @@ class ScoreCircuit:
   n_qubits: int = 4
   depth: int = 2
   cnots: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (2, 3))
-  readout: str = "expval"
-  backend: str = "auto"
+  readout: Readout = "expval"
+  backend: ScoreBackend = "auto"
 
   @classmethod
   def build(
@@ -117,8 +119,8 @@ class ScoreCircuit:
     n_qubits: int = 4,
     depth: int = 2,
     entanglement: Entanglement = "chain",
-    readout: str = "expval",
-    backend: str = "auto",
+    readout: Readout = "expval",
+    backend: ScoreBackend = "auto",
   ) -> ScoreCircuit:
     if (
       isinstance(n_qubits, bool)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, Optional, ParamSpec, TypeVar
+from typing import Any, Literal, Optional, ParamSpec, TypeVar, get_args
 
 import jax
 import numpy as np
@@ -20,9 +20,10 @@ import numpy as np
 from qsgd_optax import backends
 from qsgd_optax._src import checks
 from qsgd_optax._src.gates import Entanglement, Gates, entangling_pairs
-from qsgd_optax.backends import Backend
+from qsgd_optax.backends import Backend, BackendName
 
-COVERAGES = ("all", "leading")
+Coverage = Literal["all", "leading"]
+COVERAGES: tuple[Coverage, ...] = get_args(Coverage)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +77,8 @@ class Circuit:
   n_qubits: int = 4
   entanglement: Entanglement = None
   layers: int = 1
-  coverage: str = "all"
-  backend: str = "auto"
+  coverage: Coverage = "all"
+  backend: BackendName = "auto"
   shots: Optional[int] = None
   custom: Optional[Callable[[jax.Array], Any]] = None
 

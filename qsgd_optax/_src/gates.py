@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 import jax
 import numpy as np
 
-Entanglement = Union[None, str, Sequence[Sequence[int]]]
+Entanglement = Union[None, Literal["chain", "ring"], Sequence[Sequence[int]]]
 
 
 @dataclasses.dataclass(frozen=True)

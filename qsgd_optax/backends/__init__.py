@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Optional
+from typing import Literal, NamedTuple, Optional, get_args
 
 import jax
 
 from qsgd_optax._src.gates import Gates
 from qsgd_optax.backends import analytic, pauli, pennylane, statevector
 
-BACKENDS = ("auto", "analytic", "pauli", "statevector", "pennylane")
+BackendName = Literal["auto", "analytic", "pauli", "statevector", "pennylane"]
+BACKENDS: tuple[BackendName, ...] = get_args(BackendName)
 
 # backend="auto" takes the compiled Pauli form of a circuit without an analytic
 # closed form while it has at most this many terms, else the statevector
@@ -36,7 +37,7 @@ PAULI_MAX_TERMS = 2048
 
 
 @functools.lru_cache(maxsize=128)
-def auto_backend(circuit: Gates) -> str:
+def auto_backend(circuit: Gates) -> BackendName:
   """The backend ``"auto"`` picks for ``circuit``: ``"analytic"`` where it has
   a closed form, else ``"pauli"`` up to :data:`PAULI_MAX_TERMS` terms, else
   ``"statevector"``.
@@ -130,7 +131,7 @@ _BUILDERS: dict[str, Callable[[Gates], Backend]] = {
 
 def select(
   circuit: Gates,
-  backend: str = "auto",
+  backend: BackendName = "auto",
   custom: Optional[Callable[[jax.Array], object]] = None,
 ) -> Backend:
   """How ``circuit`` is evaluated by ``backend``.
