@@ -6,7 +6,7 @@ candidates in a shuffled order each round, each timed step after an untimed
 one, so machine noise and cache state hit all alike.
 
 Results go to ``<out>/<name>.json`` (the raw numbers) and ``<out>/<name>.md``
-(the table quoted in the docs), the table also printed (:func:`save`).
+(the table quoted in the docs), the table also printed (``save``, the study's writer).
 
 The scripts run as ``python benchmarks/<script>.py``; importing this module
 (every script does, before ``qsgd_optax``) puts the repository's root on
@@ -14,7 +14,6 @@ The scripts run as ``python benchmarks/<script>.py``; importing this module
 installed, and the study (``study/``), which is never installed.
 """
 
-import json
 import os
 import random
 import sys
@@ -28,16 +27,7 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 if ROOT not in sys.path:
   sys.path.append(ROOT)  # an installed qsgd_optax comes first
 
-
-def save(out: str, name: str, data, md: str, indent: int | None = 1) -> None:
-  """Writes ``data`` as JSON and ``md`` as markdown under ``out``; prints ``md``."""
-  text = json.dumps(data, indent=indent)  # fails before any file is touched
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, name + ".json"), "w") as f:
-    f.write(text)
-  with open(os.path.join(out, name + ".md"), "w") as f:
-    f.write(md + "\n")
-  print(md)
+from study._results import save  # noqa: E402, F401  (one writer of results, the study's too)
 
 
 def tree_bytes(tree) -> int:

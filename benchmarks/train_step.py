@@ -64,7 +64,7 @@ def classifier_steps(size: str, attention: list[str], labels: list[str]) -> dict
   from flax import nnx
 
   from qsgd_optax.nn import ScoreCircuit
-  from study import optimizer
+  from study.classification import optimizer
   from study.models import TransformerClassifier
   from study.tasks import topic_sequences
 

@@ -1,30 +1,10 @@
-"""The study: tasks, controls, the training harness and the demo.
+"""The study: the paper's experiments, with controls, on top of ``qsgd_optax``.
 
-Reproduces the paper's experiments on top of :mod:`qsgd_optax.nn`; needs the
-``examples`` extra (flax, matplotlib, tqdm, scipy, scikit-learn). The
-optimizer core never imports this package.
+Not installed: run from the repository's root, e.g. ``python -m study.demo``.
+Needs the ``examples`` extra (flax, matplotlib, tqdm, scipy, scikit-learn).
+The tasks (:mod:`study.tasks`), the controls (:mod:`study.controls`), the
+classifier (:mod:`study.models`) and its training harness
+(:mod:`study.classification`), the mechanism study (:mod:`study.mechanism`),
+the demo (:mod:`study.demo`) and the experiments that write ``study/results``.
+Importing this package imports none of them.
 """
-
-from study.classification import (
-  ClassificationSetup,
-  Problem,
-  epochs_to,
-  markdown,
-  optimizer,
-  plot,
-  summarize,
-  train_classifier,
-  train_seeds,
-)
-
-__all__ = [
-  "ClassificationSetup",
-  "Problem",
-  "epochs_to",
-  "markdown",
-  "optimizer",
-  "plot",
-  "summarize",
-  "train_classifier",
-  "train_seeds",
-]

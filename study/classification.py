@@ -59,7 +59,7 @@ def optimizer(
 
   Examples:
     >>> import jax.numpy as jnp
-    >>> from study import optimizer
+    >>> from study.classification import optimizer
     >>> tx = optimizer("qsgd-0.5-direction", 1e-3)
     >>> tx = optimizer("adam", 0.1)
     >>> params = {"w": jnp.array([1.0, -2.0])}
@@ -126,7 +126,7 @@ class ClassificationSetup:
     task_kwargs: the synthetic task's generator settings.
 
   Examples:
-    >>> from study import ClassificationSetup
+    >>> from study.classification import ClassificationSetup
     >>> setup = ClassificationSetup(n_train=320, quantum_attention=True)
     >>> setup.task, setup.n_test, setup.attention
     ('topics', None, 'quantum')
@@ -165,7 +165,7 @@ class Problem:
       ``nnx.Rngs(s)`` and starts the key ``jax.random.PRNGKey(s)``.
 
   Examples:
-    >>> from study import ClassificationSetup, Problem
+    >>> from study.classification import ClassificationSetup, Problem
     >>> setup = ClassificationSetup(n_train=64, n_test=16, model={"d_model": 16})
     >>> prob = Problem(setup, [0, 1])
     >>> prob.x.shape, prob.xt.shape, prob.keys.shape, prob.steps
@@ -295,7 +295,7 @@ def train_seeds(
     ``epoch_s`` (wall seconds, divided among the seeds).
 
   Examples:
-    >>> from study import ClassificationSetup, train_seeds
+    >>> from study.classification import ClassificationSetup, train_seeds
     >>> setup = ClassificationSetup(n_train=320, n_test=100, epochs=3)
     >>> runs = train_seeds(setup, "qsgd-0.5", [0, 1])  # doctest: +SKIP
     >>> len(runs), len(runs[0]["test_acc"])  # doctest: +SKIP
@@ -352,7 +352,7 @@ def train_classifier(
     The run's history, as one entry of :func:`train_seeds`.
 
   Examples:
-    >>> from study import ClassificationSetup, train_classifier
+    >>> from study.classification import ClassificationSetup, train_classifier
     >>> setup = ClassificationSetup(n_train=320, n_test=100, epochs=3)
     >>> run = train_classifier(setup, "adam", 0)  # doctest: +SKIP
     >>> len(run["test_acc"])  # doctest: +SKIP
@@ -372,7 +372,7 @@ def epochs_to(acc_history: Sequence[float], threshold: float) -> Optional[int]:
     The epoch, or ``None`` if no epoch reaches ``threshold``.
 
   Examples:
-    >>> from study import epochs_to
+    >>> from study.classification import epochs_to
     >>> epochs_to([0.5, 0.85, 0.92, 0.95], 0.9)
     3
     >>> epochs_to([0.5], 0.9) is None
@@ -416,7 +416,7 @@ def summarize(
     ``min_detectable``) where at least two seeds pair with ``baseline``.
 
   Examples:
-    >>> from study import summarize
+    >>> from study.classification import summarize
     >>> runs = [
     ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
     ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
@@ -485,7 +485,7 @@ def markdown(rows: list[dict[str, Any]], threshold: float = 0.9) -> str:
     The table, one line per row after the two header lines.
 
   Examples:
-    >>> from study import markdown, summarize
+    >>> from study.classification import markdown, summarize
     >>> runs = [
     ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
     ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])
@@ -538,7 +538,7 @@ def plot(
 
   Examples:
     >>> import os, tempfile
-    >>> from study import plot
+    >>> from study.classification import plot
     >>> runs = [
     ...   dict(attention="classical", optimizer=opt, seed=0, steps_per_epoch=10,
     ...        train_loss=[1.0, 0.5], test_acc=[0.8, acc], epoch_s=[2.0, 1.0])

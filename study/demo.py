@@ -32,7 +32,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list[dict[str, Any]]:
     argv: the command-line arguments (``None``: ``sys.argv[1:]``).
 
   Returns:
-    The runs, :func:`~study.train_seeds`'s histories of
+    The runs, :func:`~study.classification.train_seeds`'s histories of
     every optimizer and seed.
   """
   parser = argparse.ArgumentParser(description=__doc__)

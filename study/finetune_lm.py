@@ -38,8 +38,8 @@ from flax import nnx
 from tqdm import tqdm
 
 from qsgd_optax.nn import CausalLM
-from study import optimizer
 from study._results import RESULTS, save
+from study.classification import optimizer
 from study.tasks import arithmetic_problems
 
 LEN = 96

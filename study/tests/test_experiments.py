@@ -4,14 +4,13 @@ import io
 import numpy as np
 import pytest
 
-import study
-from study import demo
+from study import classification, demo
 from study.tasks import ordered_topics
 
 # One set-up for the harness tests, trained once, by the README's demo (its four optimizers on
 # seeds 0 and 1, each pair vmapped). One transformer layer: the harness does not depend on
 # depth, and compiling is most of the cost.
-SETUP = study.ClassificationSetup(
+SETUP = classification.ClassificationSetup(
   task="topics", n_train=320, n_test=100, epochs=2, model=dict(num_layers=1)
 )
 DEMO_ARGS = [
@@ -46,29 +45,29 @@ def test_short_run_learns_and_reports(runs, tmp_path):
     assert r["train_loss"][-1] < r["train_loss"][0]
     assert len(r["test_acc"]) == SETUP.epochs and r["steps_per_epoch"] == 10
     assert r["attention"] == "classical"
-  rows = study.summarize(runs)
+  rows = classification.summarize(runs)
   q = next(r for r in rows if r["optimizer"] == "qsgd-0.5")
   acc = [r["test_acc"][-1] for r in runs if r["optimizer"] == "qsgd-0.5"]
   assert q["final_acc_mean"] == pytest.approx(np.mean(acc))
   assert q["wins"].endswith("/2") and q["epoch_time_ratio"] > 0
-  assert "qsgd-0.5" in study.markdown(rows)
-  study.plot(runs, str(tmp_path / "curves.png"))
+  assert "qsgd-0.5" in classification.markdown(rows)
+  classification.plot(runs, str(tmp_path / "curves.png"))
   assert (tmp_path / "curves.png").stat().st_size > 1000
 
 
 def test_epochs_to():
-  assert study.epochs_to([0.5, 0.91, 0.95], 0.9) == 2
-  assert study.epochs_to([0.5, 0.6], 0.9) is None
+  assert classification.epochs_to([0.5, 0.91, 0.95], 0.9) == 2
+  assert classification.epochs_to([0.5, 0.6], 0.9) is None
 
 
 def test_unknown_optimizer():
   with pytest.raises(ValueError, match="unknown optimizer"):
-    study.optimizer("sgd", 1e-3)
+    classification.optimizer("sgd", 1e-3)
 
 
 def test_seeds_are_paired_and_vmapped_runs_match_single_runs(runs):
   both = [r for r in runs if r["optimizer"] == "adam"]
-  alone = study.train_classifier(SETUP, "adam", 1)
+  alone = classification.train_classifier(SETUP, "adam", 1)
   np.testing.assert_allclose(both[1]["test_acc"], alone["test_acc"], atol=0.011)
   np.testing.assert_allclose(both[1]["train_loss"], alone["train_loss"], rtol=1e-3)
   assert both[0]["train_loss"] != both[1]["train_loss"]
@@ -78,7 +77,7 @@ def test_mechanism_trace_separates_floor_and_direction():
   from study import mechanism
 
   # No dropout: its masks cost most of the compile time and the property does not need them.
-  setup = study.ClassificationSetup(
+  setup = classification.ClassificationSetup(
     n_train=320, n_test=100, epochs=1, model=dict(dropout=0.0, num_layers=1)
   )
   floor = mechanism.trace(setup, "floor", [0])[0]
@@ -93,7 +92,7 @@ def test_mechanism_trace_separates_floor_and_direction():
 def test_control_optimizers_build_and_step(name):
   import jax.numpy as jnp
 
-  tx = study.optimizer(name, 1e-2)
+  tx = classification.optimizer(name, 1e-2)
   params = {"w": jnp.linspace(-1, 1, 6)}
   updates, _ = tx.update({"w": jnp.ones(6)}, tx.init(params), params)
   assert np.all(np.isfinite(updates["w"])) and np.all(updates["w"] < 0)
@@ -101,8 +100,10 @@ def test_control_optimizers_build_and_step(name):
 
 def test_setup_passes_generator_settings_to_the_task():
   settings = dict(order_fraction=0.0, label_noise=0.0)
-  setup = study.ClassificationSetup(task="ordered", n_train=48, n_test=16, task_kwargs=settings)
-  prob = study.Problem(setup, [0])
+  setup = classification.ClassificationSetup(
+    task="ordered", n_train=48, n_test=16, task_kwargs=settings
+  )
+  prob = classification.Problem(setup, [0])
   x, y = ordered_topics(64, seed=setup.data_seed, **settings)
   np.testing.assert_array_equal(prob.x, x[:48])
   np.testing.assert_array_equal(prob.yt, y[48:])
