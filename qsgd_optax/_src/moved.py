@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.abc
 import sys
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
 _FLAT = "import it from qsgd_optax (for example qsgd_optax.{})"
 MODULES = {
@@ -34,15 +34,20 @@ class MovedModuleError(ModuleNotFoundError):
   """An import of a module that 0.7 moved; the message names the new place."""
 
 
-def _raise(fullname: str) -> NoReturn:
-  top = next(old for old in MODULES if fullname == old or fullname.startswith(old + "."))
-  raise MovedModuleError(f"{fullname} was removed in qsgd-optax 0.7: {MODULES[top]}.")
+def _moved_from(fullname: str) -> Optional[str]:
+  """The 0.6 module that ``fullname`` is or lies in, or ``None``."""
+  return next((old for old in MODULES if fullname == old or fullname.startswith(old + ".")), None)
+
+
+def _raise(fullname: str, old: str) -> NoReturn:
+  raise MovedModuleError(f"{fullname} was removed in qsgd-optax 0.7: {MODULES[old]}.")
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder):
   def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
-    if any(fullname == old or fullname.startswith(old + ".") for old in MODULES):
-      _raise(fullname)
+    old = _moved_from(fullname)
+    if old is not None:
+      _raise(fullname, old)
     return None
 
 
@@ -57,6 +62,7 @@ def renamed_attribute(name: str) -> Any:
   the new one."""
   if name in NAMES:
     raise AttributeError(f"qsgd_optax.{name} was renamed in 0.7: use {NAMES[name]}.")
-  if f"qsgd_optax.{name}" in MODULES:
-    _raise(f"qsgd_optax.{name}")
+  module = f"qsgd_optax.{name}"
+  if module in MODULES:
+    _raise(module, module)
   raise AttributeError(f"module 'qsgd_optax' has no attribute {name!r}")
