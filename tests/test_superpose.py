@@ -232,6 +232,27 @@ def test_deterministic():
       np.testing.assert_array_equal(a[k], b[k])
 
 
+def test_leaves_of_one_shape_share_one_trace(monkeypatch):
+  """A step traces the circuit once per leaf shape and dtype, however many
+  leaves share them (a model's layers do), and each leaf still gets its own."""
+  from qsgd_optax._src import modulation as module
+
+  traced = []
+  real = module.modulation
+  counted = lambda circuit, theta, *rest: traced.append(theta.shape) or real(circuit, theta, *rest)
+  monkeypatch.setattr(module, "modulation", counted)
+  jax.clear_caches()  # Traces of earlier tests would be reused.
+  rng = np.random.default_rng(0)
+  params = {f"w{i}": jnp.asarray(rng.uniform(-2, 2, (3, 8)), jnp.float32) for i in range(4)}
+  params |= {"b": jnp.ones(7), "h": jnp.ones((3, 8), jnp.bfloat16)}
+  tx = superpose(0.5, Circuit(entanglement="chain"))
+  out = jax.jit(tx.update)(params, tx.init(params), params)[0]
+  assert sorted(traced) == [(3, 8), (3, 8), (7,)]
+  for k, p in params.items():
+    alone = jax.jit(tx.update)({k: p}, tx.init({k: p}), {k: p})[0][k]
+    np.testing.assert_array_equal(out[k], alone, err_msg=k)
+
+
 def test_shots_sample_binomial_estimates():
   shots = 64
   theta = jnp.full((20_000,), 0.3)

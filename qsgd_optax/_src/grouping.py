@@ -81,7 +81,7 @@ def _by_position(
   assert backend.columns is not None
   out: Optional[jax.Array] = None
   for k in range(n):
-    z_k = backend.columns([shifted(j - k) for j in range(n)])[k]
+    (z_k,) = backend.columns([shifted(j - k) for j in range(n)], (k,))
     out = z_k if out is None else jnp.where(position == k, z_k, out)
   assert out is not None
   return out
@@ -164,6 +164,11 @@ def forced(name: Optional[str]) -> Iterator[None]:
     _FORCED.reset(token)
 
 
+def forced_name() -> Optional[str]:
+  """The formulation :func:`forced` imposes here, ``None`` outside it."""
+  return _FORCED.get()
+
+
 def grouped(backend: Backend, n: int, t: jax.Array, prepare: Prepare = _identity) -> jax.Array:
   """Evaluates ``backend`` on consecutive groups of ``n`` along the last axis.
 
@@ -193,7 +198,7 @@ def grouped(backend: Backend, n: int, t: jax.Array, prepare: Prepare = _identity
   """
   t1 = t.reshape(1) if t.ndim == 0 else t
   how = lambda name: lambda x: GROUPINGS[name](backend, n, x, prepare)
-  name = _FORCED.get()
+  name = forced_name()
   if backend.columns is None:
     evaluate = how("columns")
   elif name is not None:

@@ -21,7 +21,7 @@ import optax
 
 from qsgd_optax._src.circuit import Circuit
 from qsgd_optax._src.explicit_sharding import as_auto
-from qsgd_optax._src.grouping import grouped
+from qsgd_optax._src.grouping import forced, forced_name, grouped
 from qsgd_optax.backends import analytic
 
 
@@ -150,6 +150,22 @@ def _leading_modulation(
   return jnp.zeros(theta.shape, m.dtype).at[index].set(m.reshape(theta[index].shape))
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3, 4), inline=True)
+def _modulation_once(
+  circuit: Circuit,
+  theta: jax.Array,
+  key: Optional[jax.Array],
+  dtype: Any,
+  formulation: Optional[str],
+) -> jax.Array:
+  """:func:`modulation`, traced once per leaf shape, dtype and sharding and
+  inlined where each leaf reads it (a model's layers share their shapes: a
+  GPT-2 small's 148 leaves have 9). The forced formulation is a static argument,
+  since a trace is reused wherever these match."""
+  with forced(formulation):
+    return modulation(circuit, theta, key, dtype)
+
+
 def modulations(
   circuit: Circuit, updates: optax.Updates, params: optax.Params, key: Optional[jax.Array]
 ) -> Any:
@@ -186,7 +202,8 @@ def modulations(
     cdtype = jnp.promote_types(jnp.promote_types(g.dtype, p.dtype), jnp.float32)
     leaf_key = None if key is None else jax.random.fold_in(key, i)
     theta = jnp.asarray(p)  # As stored: cast to cdtype where it is read (grouping.py).
-    ms.append(modulation(circuit, theta, leaf_key, jax.dtypes.canonicalize_dtype(cdtype)))
+    dtype = jax.dtypes.canonicalize_dtype(cdtype)
+    ms.append(_modulation_once(circuit, theta, leaf_key, dtype, forced_name()))
   return jax.tree.unflatten(treedef, ms)
 
 

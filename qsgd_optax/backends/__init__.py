@@ -55,7 +55,7 @@ def auto_backend(circuit: Gates) -> BackendName:
 
 
 Expectations = Callable[[jax.Array], jax.Array]
-Columns = Callable[[Sequence[jax.Array]], list[jax.Array]]
+Columns = Callable[[Sequence[jax.Array], Optional[Sequence[int]]], list[jax.Array]]
 
 
 class Backend(NamedTuple):
@@ -65,7 +65,9 @@ class Backend(NamedTuple):
     expectations: angles ``(..., n_qubits)`` in turns -> ``<Z_i>``, same shape.
     elementwise: whether ``expectations`` takes any shape (no grouping needed).
     columns: the same on one array per qubit (any one shape), returning one
-      array per qubit, where the backend is a closed form (else ``None``).
+      array per qubit, or only those of the qubits asked for (the second
+      argument, ``None`` for all), where the backend is a closed form (else
+      ``None``).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -92,8 +94,12 @@ def _analytic(circuit: Gates) -> Backend:
       f"entanglement=None; got layers={circuit.layers} with CNOTs "
       f"{circuit.cnots}. Use backend='statevector' (or 'auto')."
     )
-  columns = None if circuit.is_product else (lambda c: analytic.expectation_columns(circuit, c))
-  return Backend(lambda t: analytic.expectations(circuit, t), circuit.is_product, columns)
+  columns = lambda c, q: analytic.expectation_columns(circuit, c, q)
+  return Backend(
+    lambda t: analytic.expectations(circuit, t),
+    circuit.is_product,
+    None if circuit.is_product else columns,
+  )
 
 
 def _pauli(circuit: Gates) -> Backend:
@@ -106,7 +112,7 @@ def _pauli(circuit: Gates) -> Backend:
     ) from e
   return Backend(
     lambda t: pauli.expectations(circuit, t),
-    columns=lambda c: pauli.evaluate_columns(compiled, c),
+    columns=lambda c, q: pauli.evaluate_columns(compiled, c, q),
   )
 
 

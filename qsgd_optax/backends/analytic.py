@@ -23,6 +23,7 @@ References:
 """
 
 from collections.abc import Sequence
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -209,7 +210,9 @@ def expectations(circuit: Gates, t: jax.Array) -> jax.Array:
   return jnp.stack(expectation_columns(circuit, columns), axis=-1)
 
 
-def expectation_columns(circuit: Gates, columns: Sequence[jax.Array]) -> list[jax.Array]:
+def expectation_columns(
+  circuit: Gates, columns: Sequence[jax.Array], qubits: Optional[Sequence[int]] = None
+) -> list[jax.Array]:
   """The one-layer entangled closed form on one array of angles per qubit.
 
   ``<Z_i>`` is the product of ``-sin(pi * t_j)`` over the parity set ``S_i``
@@ -219,9 +222,11 @@ def expectation_columns(circuit: Gates, columns: Sequence[jax.Array]) -> list[ja
     circuit: the circuit, with one rotation layer.
     columns: one array of angles per qubit, all of one shape, in turns,
       reduced by :func:`reduce_turns`.
+    qubits: the qubits ``i`` to return, ``None`` for all. Only the columns
+      their parity sets read are evaluated.
 
   Returns:
-    ``<Z_i>`` as one array per qubit, of the columns' shape.
+    ``<Z_i>`` as one array per qubit asked for, of the columns' shape.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -231,11 +236,14 @@ def expectation_columns(circuit: Gates, columns: Sequence[jax.Array]) -> list[ja
     >>> expectation_columns(c, [jnp.array([0.5, 0.5]), jnp.array([0.5, 0.0])])
     [Array([-1., -1.], dtype=float32), Array([1., 0.], dtype=float32)]
   """
-  z = [-sinpi(c) for c in columns]  # <Z_j> of the product state before the CNOTs.
+  parity_sets = circuit.parity_sets()
+  wanted = range(circuit.n_qubits) if qubits is None else qubits
+  read = sorted({j for i in wanted for j in parity_sets[i]})
+  z = {j: -sinpi(columns[j]) for j in read}  # <Z_j> of the product state before the CNOTs.
   out = []
-  for parity in circuit.parity_sets():
-    prod = z[parity[0]]
-    for j in parity[1:]:
+  for i in wanted:
+    prod = z[parity_sets[i][0]]
+    for j in parity_sets[i][1:]:
       prod = prod * z[j]
     out.append(prod)
   return out

@@ -424,9 +424,17 @@ class _Emitter:
   """Builds ``jnp`` expressions of polynomials in ``s_p``, ``c_p``, sharing
   repeated sub-polynomials (greedy multivariate Horner)."""
 
-  def __init__(self, variables: Sequence[jax.Array]) -> None:
-    self.variables = variables  # flat index 2 p + {0: sin, 1: cos} -> array
+  def __init__(self, columns: Sequence[jax.Array]) -> None:
+    self.columns = columns
+    self.sincos: dict[int, tuple[jax.Array, jax.Array]] = {}  # p -> (s_p, c_p), when first read
     self.memo: dict[frozenset, Any] = {}
+
+  def variable(self, v: int) -> jax.Array:
+    """Flat index ``2 p + {0: sin, 1: cos}``."""
+    p = v // 2
+    if p not in self.sincos:
+      self.sincos[p] = analytic.sincospi(self.columns[p])
+    return self.sincos[p][v % 2]
 
   def poly(self, poly: dict[tuple[int, ...], int]) -> Optional[_Value]:
     if not poly:
@@ -455,7 +463,7 @@ class _Emitter:
         without[mono] = k
     # with_v is never empty (v is in most terms, and a lone constant returned
     # above), so its polynomial is never None.
-    q = _times(self.variables[v], cast(_Value, self.poly(with_v)))
+    q = _times(self.variable(v), cast(_Value, self.poly(with_v)))
     return _plus(q, self.poly(without))
 
 
@@ -521,16 +529,20 @@ def evaluate(compiled: Compiled, t: jax.Array) -> jax.Array:
   return jnp.stack(evaluate_columns(compiled, columns), axis=-1)
 
 
-def evaluate_columns(compiled: Compiled, columns: Sequence[jax.Array]) -> list[jax.Array]:
+def evaluate_columns(
+  compiled: Compiled, columns: Sequence[jax.Array], qubits: Optional[Sequence[int]] = None
+) -> list[jax.Array]:
   """:func:`evaluate` on one array of angles per parameter.
 
   Args:
     compiled: the closed form.
     columns: one array of angles per parameter, all of one shape, in turns,
       reduced to ``[-1, 1]``.
+    qubits: the qubits ``i`` to return, ``None`` for all. Only their
+      polynomials, and the sines and cosines these read, are built.
 
   Returns:
-    One array of ``<Z_i>`` per qubit, of the columns' shape and dtype.
+    One array of ``<Z_i>`` per qubit asked for, of the columns' shape and dtype.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -540,14 +552,15 @@ def evaluate_columns(compiled: Compiled, columns: Sequence[jax.Array]) -> list[j
     >>> [z.round(4) for z in evaluate_columns(compiled, [jnp.array([0.25]), jnp.array([0.5])])]
     [Array([-0.5], dtype=float32), Array([0.3536], dtype=float32)]
   """
-  variables: list[jax.Array] = []
-  for column in columns:
-    variables += analytic.sincospi(column)
-  emit = _Emitter(variables)
+  emit = _Emitter(columns)
   shape, dtype = columns[0].shape, columns[0].dtype
+  polynomials = compiled.polynomials()
+  if qubits is None:  # Every sine and cosine, in the columns' order.
+    for v in range(0, 2 * len(columns), 2):
+      emit.variable(v)
   out = []
-  for poly in compiled.polynomials():
-    value = emit.poly(poly)
+  for i in range(compiled.n_qubits) if qubits is None else qubits:
+    value = emit.poly(polynomials[i])
     out.append(jnp.broadcast_to(jnp.asarray(0 if value is None else value, dtype), shape))
   return out
 
