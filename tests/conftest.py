@@ -36,6 +36,15 @@ def x64():
 
 
 # Tests that start processes of simulated CPU devices (or several processes)
-# joined by collectives share one pytest-xdist worker: two such jobs at once on
-# 2 cores starved XLA:CPU's collective rendezvous past its 40 s limit.
-CPU_COLLECTIVES = pytest.mark.xdist_group("cpu_collectives")
+# joined by collectives are the distributed suite, run by its own command
+# (python -m pytest -m distributed; pyproject.toml leaves it out of the default
+# run). They share one pytest-xdist worker: two such jobs at once on 2 cores
+# starved XLA:CPU's collective rendezvous past its 40 s limit.
+CPU_COLLECTIVES = [pytest.mark.distributed, pytest.mark.xdist_group("cpu_collectives")]
+
+
+def cpu_collectives(test):
+  """Marks ``test`` as one of the distributed suite (:data:`CPU_COLLECTIVES`)."""
+  for mark in CPU_COLLECTIVES:
+    test = mark(test)
+  return test

@@ -16,7 +16,7 @@ import sys
 import jax
 import pytest
 
-from conftest import CPU_COLLECTIVES, EXAMPLES, run_example
+from conftest import EXAMPLES, cpu_collectives, run_example
 
 MULTIPLE_DEVICES = {"sharded_finetune.py", "explicit_sharding.py", "multihost_finetune.py"}
 TUNIX = "tunix_finetune.py"
@@ -69,7 +69,7 @@ def test_explicit_sharding_example_runs_on_one_device(monkeypatch, capsys):
   assert "1 devices, mesh {'data': 1, 'fsdp': 1}" in out, out[-500:]
 
 
-@CPU_COLLECTIVES  # Several processes joined by collectives (see conftest.CPU_COLLECTIVES).
+@cpu_collectives  # Several processes joined by collectives.
 def test_multihost_example_runs():
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   result = subprocess.run(

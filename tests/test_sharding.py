@@ -4,12 +4,12 @@ import os
 import subprocess
 import sys
 
-from conftest import CPU_COLLECTIVES
+from conftest import cpu_collectives
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@CPU_COLLECTIVES
+@cpu_collectives
 def test_multidevice_suite():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
   result = subprocess.run(
@@ -34,7 +34,7 @@ def test_multidevice_suite():
   assert " passed" in result.stdout and "skipped" not in result.stdout
 
 
-@CPU_COLLECTIVES
+@cpu_collectives
 def test_groups_keep_collective_jobs_on_one_worker(request):
   """Under ``--dist loadgroup`` (pyproject.toml) a grouped test's id carries its
   group; without it, the collective jobs and module fixtures spread over workers
