@@ -3,8 +3,9 @@
 Single-process examples run as ``__main__`` in the test's process
 (``conftest.run_example``); the sharded ones on 8 devices run in
 tests/multidevice (a process with 8 simulated devices), the multi-host one as
-its own processes, as from the command line, and so does the Tunix one, which
-skips where Tunix is not installed.
+its own processes, as from the command line (both in the distributed suite,
+``python -m pytest -m distributed``), and so does the Tunix one, which skips
+where Tunix is not installed.
 """
 
 import math

@@ -207,9 +207,8 @@ def tree(seed, dtype, scale=3.0):
   return cast(params), cast(grads)
 
 
-@pytest.mark.parametrize(
-  "dtype, tol", [(jnp.float32, 1e-5), (jnp.bfloat16, 2e-2)], ids=["float32", "bfloat16"]
-)
+# float32: test_superpose.py::test_matches_float64_reference[pauli-n4-chain-L2-*].
+@pytest.mark.parametrize("dtype, tol", [(jnp.bfloat16, 2e-2)], ids=["bfloat16"])
 @pytest.mark.parametrize("coverage", ["all", "leading"])
 def test_superpose_matches_reference(dtype, tol, coverage):
   n, ent, layers = 4, "chain", 2  # The paper's circuit.
@@ -224,7 +223,8 @@ def test_superpose_matches_reference(dtype, tol, coverage):
     np.testing.assert_allclose(np.float64(out[k]), want[k], rtol=tol, atol=tol, err_msg=k)
 
 
-@pytest.mark.parametrize("config", [(3, "ring", 3), (5, CUSTOM[5], 2)], ids=config_id)
+# Circuits of test_superpose.py's reference cases meet the float64 reference there.
+@pytest.mark.parametrize("config", [(5, CUSTOM[5], 2)], ids=config_id)
 def test_superpose_backends_agree(config):
   n, ent, layers = config
   params, grads = tree(n, jnp.float32)
