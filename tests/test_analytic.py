@@ -5,14 +5,7 @@ import pytest
 import reference
 
 from qsgd_optax import Gates
-from qsgd_optax.backends.analytic import (
-  cospi,
-  expectation_columns,
-  expectations,
-  reduce_turns,
-  sincospi,
-  sinpi,
-)
+from qsgd_optax.backends.analytic import cospi, expectations, reduce_turns, sincospi, sinpi
 
 CLOSED = [c for c in reference.CONFIGS if Gates.build(*c).has_closed_form]
 
@@ -106,17 +99,3 @@ def test_matches_dense_reference_float64(x64):
 def test_rejects_circuit_without_closed_form():
   with pytest.raises(ValueError, match="closed form"):
     expectations(Gates.build(3, "chain", 2), jnp.zeros((1, 3)))
-
-
-@pytest.mark.parametrize("config", [c for c in CLOSED if c[1]], ids=reference.config_id)
-def test_columns_of_some_qubits_are_those_of_all(config):
-  """Asked for some qubits, the closed form returns exactly their columns."""
-  circuit = Gates.build(*config)
-  rng = np.random.default_rng(0)
-  columns = [jnp.asarray(rng.uniform(-1, 1, (3, 5)), jnp.float32) for _ in range(config[0])]
-  every = expectation_columns(circuit, columns)
-  for qubits in [(k,) for k in range(config[0])] + [(config[0] - 1, 0)]:
-    some = expectation_columns(circuit, columns, qubits)
-    assert len(some) == len(qubits)
-    for k, z in zip(qubits, some):
-      np.testing.assert_array_equal(z, every[k])

@@ -18,7 +18,8 @@ import pytest
 from jaxprs import primitives
 
 import qsgd_optax
-from qsgd_optax import grouping
+from qsgd_optax import Gates, grouping
+from qsgd_optax.backends import select
 
 # Primitives that end a loop fusion (reductions over the group axis included).
 FUSION_BREAKERS = ("dot_general", "gather", "scatter", "while", "scan", "cond", "reduce_", "cum")
@@ -93,6 +94,26 @@ def test_groupings_give_the_same_values(circuit, shape):
   for name, out in outs.items():
     assert out.shape == shape and out.dtype == g.dtype
     assert jnp.array_equal(out, outs["columns"]), name
+
+
+@pytest.mark.parametrize(
+  "backend, config",
+  [("analytic", (4, "chain", 1)), ("analytic", (5, "ring", 1))]
+  + [("pauli", c) for c in [(3, "ring", 3), (4, "chain", 2), (5, [(4, 0), (2, 3), (0, 2)], 2)]],
+)
+def test_columns_of_some_qubits_are_those_of_all(backend, config):
+  """The neighbour-read formulations ask a closed form for one qubit's column
+  at a time: it returns exactly that column of all of them."""
+  columns_of = select(Gates.build(*config), backend).columns
+  n = config[0]
+  rng = np.random.default_rng(0)
+  columns = [jnp.asarray(rng.uniform(-1, 1, (3, 5)), jnp.float32) for _ in range(n)]
+  every = columns_of(columns, None)
+  for qubits in [(k,) for k in range(n)] + [(n - 1, 0)]:
+    some = columns_of(columns, qubits)
+    assert len(some) == len(qubits)
+    for k, z in zip(qubits, some):
+      np.testing.assert_array_equal(z, every[k])
 
 
 @pytest.mark.parametrize("platform", ["cpu", "cuda", "rocm", "tpu"])

@@ -294,20 +294,3 @@ def test_no_qubit_limit_for_small_forms():
   got = pauli.expectations(circuit, jnp.asarray(theta))
   want = np.cumprod(-np.sin(np.pi * theta.astype(np.float64)), axis=-1)
   np.testing.assert_allclose(got, want, atol=1e-6)
-
-
-@pytest.mark.parametrize(
-  "config", [(3, "ring", 3), (4, "chain", 2), (5, CUSTOM[5], 2)], ids=config_id
-)
-def test_columns_of_some_qubits_are_those_of_all(config):
-  """Asked for some qubits, the compiled form returns exactly their columns."""
-  n = config[0]
-  compiled = pauli.compile_circuit(Gates.build(*config))
-  rng = np.random.default_rng(0)
-  columns = [jnp.asarray(rng.uniform(-1, 1, (3, 5)), jnp.float32) for _ in range(n)]
-  every = pauli.evaluate_columns(compiled, columns)
-  for qubits in [(k,) for k in range(n)] + [(n - 1, 0)]:
-    some = pauli.evaluate_columns(compiled, columns, qubits)
-    assert len(some) == len(qubits)
-    for k, z in zip(qubits, some):
-      np.testing.assert_array_equal(z, every[k])
