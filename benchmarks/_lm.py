@@ -6,7 +6,10 @@ Models (no framework; ``config``'s ``layers`` overrides the depth):
   llama  a Llama with SmolLM2-135M's shapes: 30 layers, d 576, 9 heads of 64, 3 KV heads
          (grouped), SwiGLU 1536, RMSNorm, rotary positions, vocab 49152, tied embedding (135M
          parameters; a size whose AdamW step fits one chip of every target in float32)
-Batches: 1x512 (fine-tuning), 8x1024 (pretraining) and 8x512 (the sharded steps). The model
+  gpt2-mini  GPT-2's architecture at 2 layers, d 256, 4 heads, MLP 1024, vocab 1024 (1.9M
+         parameters): the sharded step CI compiles (``tests/test_accelerators.py``), at 8x128
+Batches: 1x512 (fine-tuning), 8x1024 (pretraining), 8x512 (the sharded steps) and 8x128
+(gpt2-mini's). ``MEASURED`` and ``MEASURED_BATCHES`` are what the scripts run by default. The model
 computes in the params' dtype, the loss in float32. :func:`train_step` is the step users jit:
 next-token cross-entropy, ``jax.value_and_grad``, ``tx.update`` and ``optax.apply_updates``.
 ``xla_train_step.py`` compiles it for devices this machine lacks; ``train_step.py`` times it
@@ -26,8 +29,11 @@ from jax.sharding import PartitionSpec as P
 MODELS = {
   "gpt2": dict(kind="gpt2", layers=12, d=768, heads=12, kv_heads=12, mlp=3072, vocab=50257),
   "llama": dict(kind="llama", layers=30, d=576, heads=9, kv_heads=3, mlp=1536, vocab=49152),
+  "gpt2-mini": dict(kind="gpt2", layers=2, d=256, heads=4, kv_heads=4, mlp=1024, vocab=1024),
 }
-BATCHES = {"1x512": (1, 512), "8x1024": (8, 1024), "8x512": (8, 512)}
+BATCHES = {"1x512": (1, 512), "8x1024": (8, 1024), "8x512": (8, 512), "8x128": (8, 128)}
+MEASURED = ("gpt2", "llama")
+MEASURED_BATCHES = ("1x512", "8x1024", "8x512")
 
 
 def config(model: str, layers=None) -> dict:

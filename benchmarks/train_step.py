@@ -142,7 +142,7 @@ def settings(args, parser) -> list[tuple[dict, list[str], Callable[[], dict]]]:
       out.append((where, labels, build))
       continue
     labels = _labels(args, parser, LM_OPTIMIZERS)
-    for batch in args.batch or list(_lm.BATCHES):
+    for batch in args.batch or list(_lm.MEASURED_BATCHES):
       for dtype in args.dtype or _xla.DTYPES:
         title = f"{model}, {batch}, {dtype}" + (f", {args.layers} layers" if args.layers else "")
         where = dict(model=model, batch=batch, dtype=dtype, layers=args.layers, setting=title)

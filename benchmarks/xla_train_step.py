@@ -31,6 +31,7 @@ the loss runs as under automatic (``jax.sharding.auto_axes``) and the update as 
 Each row adds the collectives (count and bytes, by kind) and reads per chip: pb is then the bytes
 of one chip's share of the params.
   python benchmarks/xla_train_step.py --slice v5e-8 --layout fsdp-last --layers 2 --batch 8x512
+CI's reduced case (``tests/test_accelerators.py``): ``--model gpt2-mini --batch 8x128``.
 The same steps timed on this machine's device: ``benchmarks/train_step.py --model gpt2``.
 """
 
@@ -50,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _lm import BATCHES, MODELS, is_shape, param_shapes
+from _lm import BATCHES, MEASURED, MEASURED_BATCHES, MODELS, is_shape, param_shapes
 from jax.sharding import PartitionSpec as P
 
 from qsgd_optax.grouping import GROUPINGS, forced
@@ -299,12 +300,12 @@ def settings(args) -> list[tuple[dict[str, str], Callable]]:
   """Each setting of the command line, as its keys and a function that compiles one
   optimizer's step there into its Row and collectives (``None`` on one device): on one device
   of each ``--target``, or (``--slice``) sharded over 8 chips."""
-  models, dtypes, layers, out = args.model or list(MODELS), args.dtype, args.layers, []
+  models, dtypes, layers, out = args.model or list(MEASURED), args.dtype, args.layers, []
   if not args.slice:
     for target in args.target or _xla.TARGETS[:-1]:
       dev = _xla.device(target)
       for model in models:
-        for batch in args.batch or list(BATCHES):
+        for batch in args.batch or list(MEASURED_BATCHES):
           for dtype in dtypes or _xla.DTYPES:
             where = dict(target=target, model=model, batch=batch, dtype=dtype)
             out.append((where, functools.partial(_on_device, where, dev, layers)))
