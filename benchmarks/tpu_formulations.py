@@ -22,6 +22,9 @@ which the script checks on the leaf):
   rows         grouping along the second-to-last axis instead (a different circuit assignment):
                the ``(rows / n, n, columns)`` view, lanes untouched
   row-shifts   the same grouping, read through shifts of the rows (``shifted-stored`` on rows)
+  gathered     ``shifted-stored``'s shifts, but each qubit's angle selected by position first,
+               so that each entry evaluates its circuit once, on 4 angles, instead of once per
+               position on shifted copies
 
 Run (``pip install -e '.[compilers]'``; compiler analysis, not timings):
   python benchmarks/tpu_formulations.py --out benchmarks/results/tpu_formulations-tpu
@@ -88,12 +91,33 @@ def _row_shifts(backend: Backend, n: int, theta: jax.Array, prepare) -> jax.Arra
   return grouping._by_position(backend, n, shifted, position)
 
 
+def _gathered(backend: Backend, n: int, theta: jax.Array, prepare) -> jax.Array:
+  assert backend.columns is not None
+  length = theta.shape[-1]
+  wide = jnp.pad(theta, [(0, 0)] * (theta.ndim - 1) + [(n - 1, n - 1)])
+  shifted = lambda d: jax.lax.slice_in_dim(wide, n - 1 + d, n - 1 + d + length, axis=-1)
+  position = jax.lax.broadcasted_iota(jnp.int32, theta.shape, theta.ndim - 1) % n
+
+  def qubit(j):  # the angle of qubit j of each entry's group
+    a = shifted(j)
+    for k in range(1, n):
+      a = jnp.where(position == k, shifted(j - k), a)
+    return prepare(a)
+
+  z = backend.columns([qubit(j) for j in range(n)], None)
+  out = z[0]
+  for k in range(1, n):
+    out = jnp.where(position == k, z[k], out)
+  return out
+
+
 EIGHT_HOST_DEVICES = "--xla_force_host_platform_device_count=8"
 CANDIDATES = {
   "strided": grouping._padded(_strided),
   "regrouped": _regrouped,
   "rows": _rows,
   "row-shifts": _row_shifts,
+  "gathered": _gathered,
 }
 ON_ROWS = {"rows", "row-shifts"}  # another circuit assignment: other values
 
