@@ -95,14 +95,17 @@ def test_step_costs(target, tree, dtype, circuit, form):
 # Bounds on chain, over AdamW's step, in params-bytes (pb): measured 2026-12-05 (jax 0.12.0.1,
 # libtpu 0.0.50.1) and rounded up; regression bounds, above 0.6's targets (extra traffic <= 2.0
 # pb, temp <= 0.1 pb, TPU cycles <= 1.10x), which the TPU does not meet (docs/performance.md).
-TRAIN_CASES = [("h200", "gpt2"), ("v5e", "gpt2"), ("v5e", "llama")]  # H200's Llama: as its GPT-2
+# The Llama's v5e step (chain: +0.28 pb, +2.71 pb temp, x1.137 at 0.6, in
+# benchmarks/results/xla_train_step-h200-v5e-2layers.md) left CI on 2026-12-08 to make room for
+# the sharded step below (its two compiles were 134 s of the leg); re-measure it with
+# xla_train_step.py --target v5e --model llama --layers 2 --batch 1x512.
+TRAIN_CASES = [("h200", "gpt2"), ("v5e", "gpt2")]  # H200's Llama: as its GPT-2
 TRAIN_CASES = [
   pytest.param(*c, marks=pytest.mark.xdist_group("train-{}-{}".format(*c))) for c in TRAIN_CASES
 ]
 TRAIN_BOUNDS = {  # (extra traffic pb, extra temp pb, cycles x AdamW's)
   ("h200", "gpt2"): (2.25, 0.05, None),
   ("v5e", "gpt2"): (2.0, 1.05, 1.50),
-  ("v5e", "llama"): (0.5, 2.75, 1.15),
 }
 
 
