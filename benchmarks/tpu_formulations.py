@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -137,21 +138,29 @@ def registered() -> Iterator[None]:
 LEAF_LAYOUTS = {"last": ((8,), ("x",), P(None, "x")), "2d": ((2, 4), ("a", "b"), P("a", "b"))}
 
 
+CIRCUIT = qsgd_optax.Circuit(entanglement="chain", layers=2)
+
+
+@functools.cache
+def leaf() -> tuple[jax.Array, jax.Array, jax.Array]:
+  """The (64, 96) leaf's params and grads, and its unsharded ``columns`` update."""
+  k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+  p, g = jax.random.normal(k1, (64, 96)), jax.random.normal(k2, (64, 96))
+  with grouping.forced("columns"):
+    tx = qsgd_optax.superpose(0.5, CIRCUIT)
+    return p, g, jax.jit(tx.update)(g, tx.init(p), p)[0]
+
+
 def halos(name: str) -> tuple[dict[str, dict[str, int]], float]:
   """Collectives per layout in the sharded update of a (64, 96) leaf under ``name``, and the
   largest difference from the unsharded ``columns`` update (``nan`` for another assignment)."""
-  k1, k2 = jax.random.split(jax.random.PRNGKey(0))
-  p, g = jax.random.normal(k1, (64, 96)), jax.random.normal(k2, (64, 96))
-  circuit = qsgd_optax.Circuit(entanglement="chain", layers=2)
-  with grouping.forced("columns"):
-    tx = qsgd_optax.superpose(0.5, circuit)
-    ref = jax.jit(tx.update)(g, tx.init(p), p)[0]
+  p, g, ref = leaf()
   found, diff = {}, 0.0
   cpus = jax.devices("cpu")
   for layout, (shape, names, spec) in LEAF_LAYOUTS.items():
     s = NamedSharding(Mesh(np.array(cpus[:8]).reshape(shape), names), spec)
     ps, gs = jax.device_put(p, s), jax.device_put(g, s)
-    tx = qsgd_optax.superpose(0.5, circuit)  # a fresh one: jit caches traces per function
+    tx = qsgd_optax.superpose(0.5, CIRCUIT)  # a fresh one: jit caches traces per function
     with grouping.forced(name):
       compiled = jax.jit(tx.update).lower(gs, tx.init(ps), ps).compile()
     text = compiled.as_text()

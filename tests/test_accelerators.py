@@ -139,16 +139,15 @@ def test_train_step_costs(target, model, circuit):
 # The sharded train step (xla_train_step.py --slice): 2 layers of GPT-2's architecture at d 256
 # (gpt2-mini, 1.9M parameters), batch 8x128 over the batch, float32, compiled for 8 chips of a
 # v5e 2x4 slice and for an 8-H100 node, with automatic sharding, in the two layouts that shard
-# the last axis (every shard holds whole groups of 4: 32 to 384 entries). The default circuit
+# the last axis (every shard holds whole groups of 4: 32 to 256 entries). The default circuit
 # must compile AdamW's collectives, and no circuit may add one. The exception, recorded as
 # today's fact so that this fails when it changes: XLA:TPU's formulation ("shifted-stored")
 # reads neighbours through shifts of the whole last axis, and the partitioner exchanges halos
 # (collective-permutes) for them (docs/performance.md, "Sharded steps"). The 2026-12-08 run
-# took 5-20 s per compile on 2 cores (jax 0.12.0.1, libtpu 0.0.50.1).
-SHARDED_CASES = [("v5e-8", "v5e"), ("h100-8", "h100")]
+# took 5-30 s per compile on 2 cores (jax 0.12.0.1, libtpu 0.0.50.1).
 SHARDED_CASES = [
-  pytest.param(*c, layout, marks=pytest.mark.xdist_group(f"sharded-{c[0]}-{layout}"))
-  for c in SHARDED_CASES
+  pytest.param(slice_name, layout, marks=pytest.mark.xdist_group(f"sharded-{slice_name}-{layout}"))
+  for slice_name in ("v5e-8", "h100-8")
   for layout in ("fsdp-last", "tp")
 ]
 
@@ -162,8 +161,9 @@ def sharded_row(slice_name, layout, label):
 
 
 @pytest.mark.parametrize("circuit", ["default", "chain"])
-@pytest.mark.parametrize(("slice_name", "target", "layout"), SHARDED_CASES)
-def test_sharded_step_collectives(slice_name, target, layout, circuit):
+@pytest.mark.parametrize(("slice_name", "layout"), SHARDED_CASES)
+def test_sharded_step_collectives(slice_name, layout, circuit):
+  target = slice_name.split("-")[0]
   if REASONS[target]:
     pytest.skip(REASONS[target])
   adamw, adamw_collectives = sharded_row(slice_name, layout, "adamw")
@@ -175,7 +175,7 @@ def test_sharded_step_collectives(slice_name, target, layout, circuit):
     if halos and kind == "collective-permute":
       assert count > base_count, "no halo exchange any more: update the docs and this test"
     elif circuit == "default":  # XLA may schedule activations' gathers a little apart
-      assert (count, size) == (base_count, base_size) or (count == base_count and size < base_size)
+      assert count == base_count and size <= base_size, (kind, count, base_count)
     else:
       assert count <= base_count and size <= base_size, (kind, count, base_count)
   if circuit == "default":
